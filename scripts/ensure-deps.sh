@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what haproxy-pilot needs on a fresh Debian machine, only when it is missing:
+#   scripts/ensure-deps.sh run    -> HAProxy + npm packages + build (enough to run the default)
+#   scripts/ensure-deps.sh test   -> also what the test suite uses (etcd, dnsmasq, podman, wrk, …)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-run}"
+
+need_pkgs=()
+want() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
+want haproxy haproxy
+want unshare util-linux
+want ps procps
+want python3 python3
+if [ "$what" = test ]; then
+  want etcd etcd-server
+  want etcdctl etcd-client
+  want dnsmasq dnsmasq-base
+  want wrk wrk
+  want curl curl
+  want ip iproute2
+  want podman podman
+  want buildah buildah
+  want runc runc
+  want mmdebstrap mmdebstrap
+  want newuidmap uidmap
+  want fuser psmisc
+fi
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "ensure-deps: installing Debian packages: ${need_pkgs[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# npm packages: install when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "ensure-deps: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+# Build when any source is newer than the last build.
+if [ ! -f dist/.built ] || [ -n "$(find src e2e bench tsconfig.json package.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
+  echo "ensure-deps: building" >&2
+  npx tsc -p tsconfig.json
+  touch dist/.built
+fi

@@ -1,0 +1,46 @@
+/**
+ * The desired-state model: what discovery found, normalised and validated, ready for templates
+ * and for the planner. Every string here has passed src/state/validate.ts: names are HAProxy
+ * identifiers, hosts are IPs or DNS names, ports are 1..65535. Nothing here can carry a newline,
+ * a space or a '#'.
+ */
+export interface DiscoveredServer {
+  /** HAProxy server name, unique within the backend. */
+  name: string;
+  host: string;
+  port: number;
+  weight?: number;
+  /** Administrative state; absent means ready. */
+  state?: 'ready' | 'drain' | 'maint';
+}
+
+export interface DiscoveredBackend {
+  /** HAProxy backend name (unique across sources: the source prefixes it when needed). */
+  name: string;
+  mode: 'http' | 'tcp';
+  servers: DiscoveredServer[];
+  /** Servers found through DNS at run time instead of a list (seed 001): server-template. */
+  dns?: { name: string; port: number; slots: number };
+  /** How traffic reaches it. Absent: the default frontend decides (seed 002: frontend :5000). */
+  route?: {
+    /** HTTP: Host header to match (seed 001 `domain`). */
+    domain?: string;
+    /** HTTP: path prefix to match (seed 001 `url_beg`). */
+    pathPrefix?: string;
+    /** TCP: a listen of its own on this port (seed 001 tcp-services external_port). */
+    port?: number;
+  };
+  /** Which source produced it. */
+  source: string;
+}
+
+export interface SourceStatus {
+  name: string;
+  ok: boolean;
+  /** Last successful snapshot time (ms since epoch), if any. */
+  lastSuccessAt?: number;
+  lastErrorAt?: number;
+  lastError?: string;
+  /** True when the source is failing and serving its last good snapshot. */
+  stale: boolean;
+}

@@ -1,0 +1,81 @@
+/**
+ * Validators for every value that can reach haproxy.cfg from the environment or from discovery.
+ * They accept a strict grammar (no spaces, quotes, '#', newlines or control characters), so a
+ * value that passes cannot add a line, a directive or an argument to the config.
+ * Each returns the normalised value or throws PilotError('E_VALUE') naming `what` (a variable,
+ * yaml path or store key) and the rejected value (shortened).
+ */
+import { isIP } from 'node:net';
+import { PilotError } from '../errors.js';
+
+const MAX_SHOWN = 80;
+
+/** The rejected value as shown in errors: shortened, control characters made visible. */
+export function showValue(value: string): string {
+  const visible = JSON.stringify(value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}…` : value);
+  return visible;
+}
+
+function reject(what: string, value: string, expected: string): never {
+  throw new PilotError('E_VALUE', `${what}: ${showValue(value)} is not ${expected}`, {
+    details: { what, expected },
+  });
+}
+
+// HAProxy proxy/server names: letters, digits, '-', '_', '.', ':' (cfgparse invalid_char()).
+// We leave ':' out: it confuses `backend/server` addressing on the runtime API.
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+// RFC 1123 host names, with an optional trailing dot; underscores allowed (SRV-style labels).
+const LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
+
+export function validName(what: string, value: string): string {
+  if (!NAME.test(value)) reject(what, value, 'a name of letters, digits, "-", "_" or "." (at most 63, starting with a letter or digit)');
+  return value;
+}
+
+/** A name made safe: anything outside the grammar becomes '_' (for names derived from keys). */
+export function toName(raw: string): string {
+  const cleaned = raw.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return cleaned.length > 0 ? cleaned : '_';
+}
+
+export function validHost(what: string, value: string): string {
+  if (isIP(value) !== 0) return value;
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  if (name.length === 0 || name.length > 253 || !name.split('.').every((l) => LABEL.test(l))) {
+    reject(what, value, 'an IP address or a DNS name');
+  }
+  return value;
+}
+
+export function validPort(what: string, value: string | number, { allowZero = false } = {}): number {
+  const text = String(value);
+  const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= (allowZero ? 0 : 1) && n <= 65535)) reject(what, text, `a port number (${allowZero ? 0 : 1}..65535)`);
+  return n;
+}
+
+/** `host:port`, `[v6]:port`; IPv6 without brackets is ambiguous and rejected. */
+export function validHostPort(what: string, value: string): { host: string; port: number } {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d+)$/.exec(value) ?? /^([^:\s]+):(\d+)$/.exec(value);
+  if (!m) reject(what, value, 'host:port');
+  const host = m[1]!;
+  if (value.startsWith('[') && isIP(host) !== 6) reject(what, value, 'host:port');
+  return { host: validHost(what, host), port: validPort(what, m[2]!) };
+}
+
+/** URL path (for path-prefix routing): printable, no spaces, quotes or '#'. */
+export function validPath(what: string, value: string): string {
+  if (!/^\/[A-Za-z0-9._~!$&()*+,;=:@%/-]{0,1023}$/.test(value)) reject(what, value, 'a URL path starting with "/"');
+  return value;
+}
+
+/** A free-text value that ends up inside a double-quoted haproxy.cfg argument (e.g. a header). */
+export function validText(what: string, value: string, max = 1024): string {
+  // Printable ASCII except '"' and '\\' (quoting), '#' (comments) and '$' (env expansion, which
+  // HAProxy performs inside double quotes).
+  if (value.length === 0 || value.length > max || !/^[\x20-\x7e]*$/.test(value) || /["\\#$]/.test(value)) {
+    reject(what, value, `printable text without quotes, backslashes, "#" or "$" (at most ${max} characters)`);
+  }
+  return value;
+}
