@@ -136,7 +136,12 @@ export interface PilotConfig {
   log: { level: LevelWithSilent; format: 'json' | 'pretty' };
   haproxy: HaproxySettings;
   programs: ProgramSpec[];
-  control: { host: string; port: number }; // PILOT_CONTROL_ADDR, default 127.0.0.1:7778
+  control: {
+    host: string;
+    port: number;
+    /** PILOT_CONTROL_ADDR=off: no control HTTP server (port is then 0). Added by config/load. */
+    disabled?: boolean;
+  }; // PILOT_CONTROL_ADDR, default 127.0.0.1:7778
   apply: { quietMinMs: number; quietMaxMs: number }; // PILOT_QUIET_MIN / PILOT_QUIET_MAX
   /** PILOT_TEMPLATES: a directory whose haproxy.cfg.hbs and/or partials/*.hbs replace the embedded ones. */
   templatesDir?: string;
@@ -146,6 +151,12 @@ export interface PilotConfig {
   resolvers: ResolverSpec[];
   services: ServiceSpec[];
   sources: SourcesSettings;
+  /**
+   * PILOT_DEMO (on, or auto with nothing else configured): serve a demo frontend on `port`
+   * (PILOT_DEMO_PORT, 8080) from a helper program; the caller picks the helper's port and passes
+   * both to renderConfig as `demo`. Absent: no demo.
+   */
+  demo?: { port: number };
   /** The raw environment (already filtered of secrets where they are used), for templates' `env`. */
   env: Readonly<Record<string, string>>;
 }

@@ -79,3 +79,52 @@ export function validText(what: string, value: string, max = 1024): string {
   }
   return value;
 }
+
+/** A stats URI (`/haproxy?stats`): a path with an optional query, no spaces, quotes, '#' or '$'. */
+export function validUri(what: string, value: string): string {
+  if (!/^\/[A-Za-z0-9._~!&()*+,;=:@%/?-]{0,255}$/.test(value)) reject(what, value, 'a URI path starting with "/" (query allowed, no spaces, quotes, "#" or "$")');
+  return value;
+}
+
+/**
+ * A password that is written unquoted into haproxy.cfg (`stats auth user:password`): printable,
+ * no spaces, quotes, backslashes (HAProxy unescapes them), '#' (comment) or '$' (env expansion).
+ */
+export function validSecret(what: string, value: string, max = 256): string {
+  if (value.length === 0 || value.length > max || !/^[\x21-\x7e]*$/.test(value) || /["'\\#$]/.test(value)) {
+    // Never echo a secret back: only its length.
+    throw new PilotError('E_VALUE', `${what}: the value (${value.length} characters) is not printable text without spaces, quotes, backslashes, "#" or "$" (at most ${max} characters)`, {
+      details: { what },
+    });
+  }
+  return value;
+}
+
+/** An HTTP bearer token: visible ASCII only (no spaces, no control characters that could split a header). */
+export function validToken(what: string, value: string, max = 4096): string {
+  if (value.length === 0 || value.length > max || !/^[\x21-\x7e]*$/.test(value)) {
+    throw new PilotError('E_VALUE', `${what}: the value (${value.length} characters) is not a token of visible ASCII characters (at most ${max})`, {
+      details: { what },
+    });
+  }
+  return value;
+}
+
+/** An absolute file or directory path written unquoted into haproxy.cfg. */
+export function validFilePath(what: string, value: string): string {
+  if (!/^\/[A-Za-z0-9._+,=@/-]{0,1023}$/.test(value) || /(^|\/)\.\.(\/|$)/.test(value)) {
+    reject(what, value, 'an absolute path of letters, digits and "._+,=@/-"');
+  }
+  return value;
+}
+
+/**
+ * One raw configuration line from the operator's yaml (haproxy.global / haproxy.defaults): any
+ * printable text, but a single line: no newline or other control character.
+ */
+export function validRawLine(what: string, value: string, max = 2048): string {
+  if (value.trim().length === 0 || value.length > max || !/^[\x20-\x7e\t]*$/.test(value)) {
+    reject(what, value, `one line of printable text (at most ${max} characters)`);
+  }
+  return value;
+}

@@ -1,0 +1,222 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig, type LoadConfigDeps } from './load.js';
+import { isPilotError } from '../errors.js';
+
+const load = (env: Record<string, string>, files: Record<string, string> = {}) =>
+  loadConfig({
+    env,
+    readFile: (p) => {
+      if (!(p in files)) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
+      return files[p]!;
+    },
+    fileExists: (p) => p in files,
+  } satisfies LoadConfigDeps);
+
+/** The E_CONFIG error lines of a failing load. */
+function errorsOf(env: Record<string, string>, files: Record<string, string> = {}): string[] {
+  try {
+    load(env, files);
+  } catch (err) {
+    assert.ok(isPilotError(err, 'E_CONFIG'), `expected E_CONFIG, got ${String(err)}`);
+    return err.message.split('\n');
+  }
+  assert.fail('expected loadConfig to fail');
+}
+
+test('built-in defaults', () => {
+  const c = load({});
+  assert.equal(c.log.level, 'info');
+  assert.equal(c.haproxy.runDir, '/run/haproxy-pilot');
+  assert.equal(c.haproxy.masterSocket, '/run/haproxy-pilot/master.sock');
+  assert.equal(c.haproxy.stopTimeoutMs, 8000);
+  assert.equal(c.haproxy.stopDelayMs, 0);
+  assert.deepEqual(c.control, { host: '127.0.0.1', port: 7778 });
+  assert.deepEqual(c.apply, { quietMinMs: 200, quietMaxMs: 2000 });
+  assert.equal(c.stats.port, 1936);
+  assert.equal(c.stats.uri, '/haproxy?stats');
+  assert.equal(c.stats.auth, 'basic');
+  assert.equal(c.stats.password, undefined, 'never a built-in password');
+  assert.equal(c.global.serverStateFile, true);
+  assert.equal(c.defaults.idleCloseOnResponse, true);
+  assert.deepEqual(c.sources, { staleAfterMs: 30000 });
+  assert.deepEqual(c.demo, { port: 8080 }, 'auto demo when nothing is configured');
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.stats) && Object.isFrozen(c.services));
+});
+
+test('one bad value: the message names the variable and the value', () => {
+  assert.deepEqual(errorsOf({ PILOT_STOP_TIMEOUT: 'abc' }), ['PILOT_STOP_TIMEOUT: "abc" is not a duration (e.g. 8s, 500ms)']);
+});
+
+test('all errors are reported together', () => {
+  const lines = errorsOf({ PILOT_STOP_TIMEOUT: '5', STATS_PORT: '70000', PILOT_LOG_FORMAT: 'xml', SERVICE_A_BIND: '1.2.3.4:80' });
+  assert.equal(lines.length, 4, lines.join('\n'));
+  assert.ok(lines.some((l) => l.startsWith('PILOT_STOP_TIMEOUT: "5"')));
+  assert.ok(lines.some((l) => l.startsWith('STATS_PORT: "70000"')));
+  assert.ok(lines.some((l) => l.startsWith('PILOT_LOG_FORMAT: "xml" is not one of json, pretty')));
+  assert.ok(lines.some((l) => l.startsWith('SERVICE_A_SERVERS: set either')));
+});
+
+test('durations, booleans and control off', () => {
+  const c = load({ PILOT_STOP_DELAY: '1.5s', PILOT_QUIET_MIN: '50ms', PILOT_QUIET_MAX: '1m', HAPROXY_SERVER_STATE_FILE: 'off', PILOT_CONTROL_ADDR: 'off' });
+  assert.equal(c.haproxy.stopDelayMs, 1500);
+  assert.equal(c.apply.quietMaxMs, 60000);
+  assert.equal(c.global.serverStateFile, false);
+  assert.equal(c.control.disabled, true);
+  assert.deepEqual(errorsOf({ PILOT_QUIET_MIN: '5s', PILOT_QUIET_MAX: '1s' }), ['PILOT_QUIET_MIN: 5000ms is longer than PILOT_QUIET_MAX (1000ms)']);
+});
+
+test('*_FILE secrets: read the file, trim one trailing newline; both set is an error', () => {
+  const files = { '/s/pw': 'occspass\n', '/s/tok1': 'tok\n', '/s/tok': 'tok\n\n', '/s/etcd': 'e\r\n' };
+  const c = load({ STATS_PASSWORD_FILE: '/s/pw', KV_URL: 'http://kv:8500', KV_TOKEN_FILE: '/s/tok1', ETCD_NODE: 'etcd', ETCD_PASSWORD_FILE: '/s/etcd' }, files);
+  assert.equal(c.stats.password, 'occspass');
+  assert.equal(c.sources.kv?.token, 'tok');
+  assert.equal(c.sources.etcd?.password, 'e');
+  // Only one newline is trimmed: the second makes the token invalid, and the error does not show it.
+  const lines = errorsOf({ KV_URL: 'http://kv:8500', KV_TOKEN_FILE: '/s/tok' }, files);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /^KV_TOKEN_FILE \(\/s\/tok\): the value \(4 characters\) is not a token/);
+  assert.deepEqual(errorsOf({ STATS_PASSWORD: 'a', STATS_PASSWORD_FILE: '/s/pw' }, files), ['STATS_PASSWORD: set either STATS_PASSWORD or STATS_PASSWORD_FILE, not both']);
+  assert.deepEqual(errorsOf({ STATS_PASSWORD_FILE: '/s/none' }, files), ['STATS_PASSWORD_FILE: cannot read "/s/none": ENOENT']);
+});
+
+test('secrets never reach config.env', () => {
+  const c = load({ STATS_PASSWORD: 'pw', OCCS_API_TOKEN: 't', KV_IP: '10.0.0.1', ETCD_NODE: 'e', ETCD_PASSWORD: 'x', FOO: 'bar' });
+  assert.equal(c.env.FOO, 'bar');
+  for (const k of ['STATS_PASSWORD', 'OCCS_API_TOKEN', 'ETCD_PASSWORD']) assert.equal(k in c.env, false, k);
+});
+
+test('seed 002 variables: KV_IP, KV_PORT, OCCS_API_TOKEN, OCCS_BACKEND_KEY', () => {
+  const c = load({ KV_IP: '172.17.0.1', KV_PORT: '9109', OCCS_API_TOKEN: 'secret-token', OCCS_BACKEND_KEY: 'apps/myapp/containers/' });
+  assert.deepEqual(c.sources.kv, { url: 'http://172.17.0.1:9109', token: 'secret-token', prefix: 'apps/myapp/containers', intervalMs: 5000, watch: false, timeoutMs: 10000 });
+  assert.equal(c.demo, undefined, 'no demo once a source is configured');
+  assert.deepEqual(errorsOf({ KV_URL: 'http://a', KV_IP: 'b' }), ['KV_URL: set either KV_URL or KV_IP (+ KV_PORT), not both']);
+  assert.equal(load({ KV_URL: 'http://a:1', KV_TOKEN: 'mine', OCCS_API_TOKEN: 'theirs' }).sources.kv?.token, 'mine');
+});
+
+test('seed 001 variables: ETCD_NODE and the literal HAPROXY-ID', () => {
+  const c = load({ ETCD_NODE: 'etcd.local', 'HAPROXY-ID': 'haproxy-1' });
+  assert.deepEqual(c.sources.etcd, { endpoints: ['http://etcd.local:2379'], prefix: '/haproxy-haproxy-1', haproxyId: 'haproxy-1' });
+  const t = load({ ETCD_ENDPOINTS: '10.0.0.1:2379,https://e2:2380', ETCD_CA: '/ca.pem', HAPROXY_ID: 'x' });
+  assert.deepEqual(t.sources.etcd?.endpoints, ['https://10.0.0.1:2379', 'https://e2:2380']);
+  assert.deepEqual(t.sources.etcd?.tls, { ca: '/ca.pem' });
+  assert.equal(load({ ETCD_NODE: 'e', ETCD_PREFIX: '/pilot/' }).sources.etcd?.prefix, '/pilot');
+});
+
+test('PROGRAM_<NAME>: command parsed without a shell; _RESTART is an option only when PROGRAM_<NAME> exists', () => {
+  const c = load({
+    PROGRAM_WEB: `/usr/bin/python3 -m http.server 8081`,
+    PROGRAM_WEB_RESTART: 'always',
+    PROGRAM_WEB_USER: 'nobody',
+    PROGRAM_SYNC_RESTART: 'sleep 5', // no PROGRAM_SYNC: this is a program named sync_restart
+    PROGRAM_ECHO: 'echo a\\ b "$HOME" ;',
+  });
+  assert.deepEqual(c.programs.map((p) => [p.name, p.command, p.restart]), [
+    ['echo', ['echo', 'a b', '"$HOME"', ';'], 'on-failure'],
+    ['sync_restart', ['sleep', '5'], 'on-failure'],
+    ['web', ['/usr/bin/python3', '-m', 'http.server', '8081'], 'always'],
+  ]);
+  assert.equal(c.programs[2]!.user, 'nobody');
+  assert.equal(c.programs[2]!.origin, 'env PROGRAM_WEB');
+  assert.deepEqual(errorsOf({ PROGRAM_WEB: 'x', PROGRAM_WEB_RESTART: 'sometimes' }), ['PROGRAM_WEB_RESTART: "sometimes" is not one of on-failure, always, never']);
+});
+
+test('RESOLVER_<NAME>: ip:port list, aws, resolv.conf; options', () => {
+  const c = load({ RESOLVER_AWS: 'aws', RESOLVER_AWS_HOLD_VALID: '60s', RESOLVER_LOCAL: 'resolv.conf', RESOLVER_DC: '10.0.0.2:53,10.0.0.3:5353', RESOLVER_DC_ACCEPTED_PAYLOAD_SIZE: '8192' });
+  assert.deepEqual(c.resolvers, [
+    { name: 'aws', nameservers: [{ host: '169.254.169.253', port: 53 }], parseResolvConf: false, holdValidMs: 60000 },
+    { name: 'dc', nameservers: [{ host: '10.0.0.2', port: 53 }, { host: '10.0.0.3', port: 5353 }], parseResolvConf: false, acceptedPayloadSize: 8192 },
+    { name: 'local', nameservers: [], parseResolvConf: true },
+  ]);
+});
+
+test('SERVICE_<NAME>_*: seed 003 myservice from the environment alone', () => {
+  const c = load({
+    RESOLVER_AWS: 'aws',
+    SERVICE_MYSERVICE_BIND: '127.0.0.1:8081',
+    SERVICE_MYSERVICE_DNS: 'api.example.com:443',
+    SERVICE_MYSERVICE_RESOLVERS: 'aws',
+    SERVICE_MYSERVICE_SSL: '1',
+    SERVICE_MYSERVICE_SSL_VERIFY: '0',
+    SERVICE_MYSERVICE_CHECK: '1',
+    SERVICE_MYSERVICE_HOST_HEADER: 'api.example.com',
+    SERVICE_NAME: 'unrelated platform variable',
+  });
+  assert.deepEqual(c.services, [{
+    name: 'myservice', mode: 'http', bind: { address: '127.0.0.1', port: 8081 }, servers: [],
+    dns: { name: 'api.example.com', port: 443, resolvers: 'aws', slots: 1, preferIpv4: true },
+    ssl: true, sslVerify: false, check: true, hostHeader: 'api.example.com', balance: 'roundrobin', origin: 'env SERVICE_MYSERVICE',
+  }]);
+});
+
+test('SERVICE: implicit resolv.conf resolvers, unknown resolvers, unknown option, tcp-only checks', () => {
+  const c = load({ SERVICE_X_BIND: '9000', SERVICE_X_DNS: 'x.internal:80' });
+  assert.deepEqual(c.resolvers, [{ name: 'system', nameservers: [], parseResolvConf: true }]);
+  assert.equal(c.services[0]!.dns?.resolvers, 'system');
+  assert.deepEqual(errorsOf({ SERVICE_X_BIND: '9000', SERVICE_X_DNS: 'x:80', SERVICE_X_RESOLVERS: 'aws' }), ['SERVICE_X_RESOLVERS: resolvers "aws" is not defined (e.g. RESOLVER_AWS=aws)']);
+  assert.match(errorsOf({ SERVICE_X_BIND: '9000', SERVICE_X_SERVERS: 'a:1', SERVICE_X_CHEKC: '1' })[0]!, /^SERVICE_X_CHEKC: unknown option of SERVICE_X \(known: BIND, MODE/);
+  assert.deepEqual(errorsOf({ SERVICE_X_BIND: '9000', SERVICE_X_SERVERS: 'a:1', SERVICE_X_MODE: 'tcp', SERVICE_X_HOST_HEADER: 'h' }), ['SERVICE_X_HOST_HEADER: needs SERVICE_X_MODE=http']);
+  assert.deepEqual(errorsOf({ SERVICE_X_SERVERS: 'a:1' }), ['SERVICE_X_BIND: required (e.g. 127.0.0.1:8081)']);
+});
+
+const YAML = `# operator file
+log:
+  level: debug
+pilot:
+  stop_timeout: 20s
+stats:
+  port: 8404
+  user: ops
+  password_file: /s/pw
+haproxy:
+  global:
+    - nbthread 2
+    - tune.bufsize 32768
+  defaults:
+    - retries 3
+services:
+  web:
+    bind: ":8080"
+    servers: [10.0.0.1:80, 10.0.0.2:80]
+    check_path: /health
+programs:
+  app:
+    command: [/usr/bin/node, server.js, --port, "3000"]
+    restart: always
+resolvers:
+  aws:
+    nameservers: aws
+    hold_valid: 30s
+`;
+
+test('yaml layer: nested keys, raw lines, env wins over yaml', () => {
+  const files = { '/etc/haproxy-pilot/pilot.yaml': YAML, '/s/pw': 'pw\n' };
+  const c = load({ PILOT_STOP_TIMEOUT: '3s', SERVICE_WEB_BALANCE: 'leastconn' }, files);
+  assert.equal(c.log.level, 'debug');
+  assert.equal(c.haproxy.stopTimeoutMs, 3000, 'env wins');
+  assert.equal(c.stats.port, 8404);
+  assert.equal(c.stats.user, 'ops');
+  assert.equal(c.stats.password, 'pw');
+  assert.deepEqual(c.global.extraGlobal, ['nbthread 2', 'tune.bufsize 32768']);
+  assert.deepEqual(c.defaults.extraDefaults, ['retries 3']);
+  assert.equal(c.services[0]!.balance, 'leastconn', 'env option merges into a yaml service');
+  assert.deepEqual(c.services[0]!.servers, [{ host: '10.0.0.1', port: 80 }, { host: '10.0.0.2', port: 80 }]);
+  assert.equal(c.services[0]!.check, true);
+  assert.equal(c.services[0]!.origin, '/etc/haproxy-pilot/pilot.yaml:17 services.web + env SERVICE_WEB');
+  assert.deepEqual(c.programs[0]!.command, ['/usr/bin/node', 'server.js', '--port', '3000']);
+  assert.equal(c.resolvers[0]!.holdValidMs, 30000);
+});
+
+test('yaml errors carry file:line and the yaml path', () => {
+  const f = '/p.yaml';
+  assert.deepEqual(errorsOf({ PILOT_CONFIG: f }, { [f]: 'stats:\n  port: abc\n  prot: 1\n' }), [
+    '/p.yaml:2 stats.port: "abc" is not a port number (0..65535)',
+    '/p.yaml:3 stats.prot: unknown setting',
+  ]);
+  const syntax = errorsOf({ PILOT_CONFIG: f }, { [f]: 'stats:\n  port: [1\nlog: x\n' });
+  assert.match(syntax[0]!, /^\/p\.yaml:\d+: /);
+  assert.deepEqual(errorsOf({ PILOT_CONFIG: f }, { [f]: 'haproxy:\n  global:\n    - "nbthread 2\\nmaxconn 1"\n' }), [
+    '/p.yaml:3 haproxy.global[0]: "nbthread 2\\nmaxconn 1" is not one line of printable text (at most 2048 characters)',
+  ]);
+  assert.deepEqual(errorsOf({ PILOT_CONFIG: '/missing.yaml' }), ['PILOT_CONFIG: "/missing.yaml" does not exist']);
+});

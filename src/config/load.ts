@@ -1,0 +1,270 @@
+/**
+ * loadConfig: built-in defaults < yaml file (PILOT_CONFIG) < environment → a frozen PilotConfig.
+ * Pure apart from the injected file access. Every problem is collected and reported together in
+ * one PilotError('E_CONFIG') whose message has one line per problem, each naming the variable
+ * or `file:line yaml.path` and the rejected value.
+ */
+import { PilotError } from '../errors.js';
+import { validHost, validHostPort, validRawLine, validSecret, validToken } from '../state/validate.js';
+import { ENV_TABLE } from './env-table.js';
+import { Layers, type FileAccess } from './layers.js';
+import { list } from './parse.js';
+import { emptyYaml, parseYamlFile, unusedLeaves, type YamlTree } from './yaml-file.js';
+import { loadPrograms, loadResolvers, loadServices } from './load-families.js';
+import type { PilotConfig, SourcesSettings, KvSourceSettings, EtcdSourceSettings } from './types.js';
+
+export interface LoadConfigDeps extends FileAccess {
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Variables whose values are secrets: kept out of `config.env` (templates) and logs. */
+export const SECRET_VARS: readonly string[] = Object.entries(ENV_TABLE)
+  .filter(([, r]) => (r as { secret?: boolean }).secret)
+  .map(([n]) => n);
+
+export function loadConfig(deps: LoadConfigDeps): PilotConfig {
+  const errors: string[] = [];
+  const yaml = readYaml(deps, errors);
+  const L = new Layers(deps.env, yaml, deps);
+  L.errors.push(...errors);
+
+  const runDir = L.get('PILOT_RUN_DIR');
+  const rawLines = (path: string): string[] => {
+    const found = L.yamlValue(path);
+    if (!found) return [];
+    const lines = Array.isArray(found.raw) ? found.raw : [found.raw];
+    const out: string[] = [];
+    lines.forEach((line, i) => {
+      try {
+        out.push(validRawLine(`${found.where}[${i}]`, line));
+      } catch (err) {
+        L.fail(err);
+      }
+    });
+    return out;
+  };
+
+  const resolvers = loadResolvers(L);
+  const services = loadServices(L, resolvers);
+  const programs = loadPrograms(L);
+  const sources = loadSources(L);
+  const userConfig = L.opt('HAPROXY_CONFIG');
+  const templatesDir = L.opt('PILOT_TEMPLATES');
+
+  const statsPassword = L.secret('STATS_PASSWORD', 'STATS_PASSWORD_FILE');
+  let password: string | undefined;
+  if (statsPassword) {
+    try {
+      password = validSecret(statsPassword.where, statsPassword.value);
+    } catch (err) {
+      L.fail(err);
+    }
+  }
+
+  const demoMode = L.get('PILOT_DEMO');
+  const demoPort = L.get('PILOT_DEMO_PORT');
+  const nothingElse = services.length === 0 && !sources.kv && !sources.etcd && !sources.file && userConfig === undefined;
+  const demoOn = demoMode === 'auto' ? nothingElse : ['on', '1', 'true'].includes(demoMode);
+
+  const config: PilotConfig = {
+    log: { level: L.get('PILOT_LOG_LEVEL'), format: L.get('PILOT_LOG_FORMAT') },
+    haproxy: {
+      bin: L.get('HAPROXY_BIN'),
+      ...(userConfig === undefined ? {} : { userConfig }),
+      runDir,
+      masterSocket: `${runDir}/master.sock`,
+      configPath: `${runDir}/haproxy.cfg`,
+      stopDelayMs: L.get('PILOT_STOP_DELAY'),
+      stopTimeoutMs: L.get('PILOT_STOP_TIMEOUT'),
+      reloadTimeoutMs: L.get('PILOT_RELOAD_TIMEOUT'),
+    },
+    programs,
+    control: L.get('PILOT_CONTROL_ADDR'),
+    apply: { quietMinMs: L.get('PILOT_QUIET_MIN'), quietMaxMs: L.get('PILOT_QUIET_MAX') },
+    ...(templatesDir === undefined ? {} : { templatesDir }),
+    global: {
+      maxconn: L.get('HAPROXY_MAXCONN'),
+      hardStopAfterMs: L.get('HAPROXY_HARD_STOP_AFTER'),
+      logFormat: L.get('HAPROXY_LOG_FORMAT'),
+      serverStateFile: L.get('HAPROXY_SERVER_STATE_FILE'),
+      extraGlobal: rawLines('haproxy.global'),
+    },
+    defaults: {
+      mode: L.get('HAPROXY_MODE'),
+      timeoutConnectMs: L.get('HAPROXY_TIMEOUT_CONNECT'),
+      timeoutClientMs: L.get('HAPROXY_TIMEOUT_CLIENT'),
+      timeoutServerMs: L.get('HAPROXY_TIMEOUT_SERVER'),
+      timeoutHttpRequestMs: L.get('HAPROXY_TIMEOUT_HTTP_REQUEST'),
+      idleCloseOnResponse: L.get('HAPROXY_IDLE_CLOSE_ON_RESPONSE'),
+      extraDefaults: rawLines('haproxy.defaults'),
+    },
+    stats: {
+      port: L.get('STATS_PORT'),
+      uri: L.get('STATS_URI'),
+      auth: L.get('STATS_AUTH'),
+      user: L.get('STATS_USER'),
+      ...(password === undefined ? {} : { password }),
+      passwordFile: `${runDir}/stats-password`,
+      prometheus: L.get('STATS_PROMETHEUS'),
+    },
+    resolvers,
+    services,
+    sources,
+    ...(demoOn ? { demo: { port: demoPort } } : {}),
+    env: publicEnv(deps.env),
+  };
+
+  const q = config.apply;
+  if (q.quietMinMs > q.quietMaxMs) L.errors.push(`PILOT_QUIET_MIN: ${q.quietMinMs}ms is longer than PILOT_QUIET_MAX (${q.quietMaxMs}ms)`);
+  L.errors.push(...unusedLeaves(yaml));
+  if (L.errors.length > 0) {
+    throw new PilotError('E_CONFIG', L.errors.join('\n'), { details: { errors: [...L.errors] } });
+  }
+  return deepFreeze(config);
+}
+
+function readYaml(deps: LoadConfigDeps, errors: string[]): YamlTree {
+  const explicit = deps.env.PILOT_CONFIG;
+  const path = explicit === undefined || explicit === '' ? (ENV_TABLE.PILOT_CONFIG.default ?? '/etc/haproxy-pilot/pilot.yaml') : explicit;
+  if (!path.startsWith('/')) {
+    errors.push(`PILOT_CONFIG: ${JSON.stringify(path)} is not an absolute path`);
+    return emptyYaml();
+  }
+  if (!deps.fileExists(path)) {
+    if (explicit) errors.push(`PILOT_CONFIG: ${JSON.stringify(path)} does not exist`);
+    return emptyYaml(path);
+  }
+  let text: string;
+  try {
+    text = deps.readFile(path);
+  } catch (err) {
+    errors.push(`PILOT_CONFIG: cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    return emptyYaml(path);
+  }
+  return parseYamlFile(path, text, errors);
+}
+
+function publicEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !SECRET_VARS.includes(k)) out[k] = v;
+  return out;
+}
+
+function loadSources(L: Layers): SourcesSettings {
+  const sources: SourcesSettings = { staleAfterMs: L.get('PILOT_STALE_AFTER') };
+  const kv = loadKv(L);
+  if (kv) sources.kv = kv;
+  const etcd = loadEtcd(L);
+  if (etcd) sources.etcd = etcd;
+  const file = L.opt('DISCOVERY_FILE');
+  if (file !== undefined) sources.file = { path: file };
+  return sources;
+}
+
+function loadKv(L: Layers): KvSourceSettings | undefined {
+  const envUrl = L.envValue('KV_URL');
+  const envIp = L.envValue('KV_IP');
+  if (envUrl !== undefined && envIp !== undefined) {
+    L.errors.push('KV_URL: set either KV_URL or KV_IP (+ KV_PORT), not both');
+    return undefined;
+  }
+  const urlFound = envIp !== undefined ? undefined : L.find('KV_URL');
+  const ipFound = urlFound ? undefined : L.find('KV_IP');
+  if (!urlFound && !ipFound) return undefined;
+  let url = '';
+  try {
+    if (urlFound) {
+      const text = typeof urlFound.raw === 'string' ? urlFound.raw : '';
+      let u: URL | undefined;
+      try {
+        u = new URL(text);
+      } catch {
+        u = undefined;
+      }
+      if (!u || !/^https?:$/.test(u.protocol) || /\s/.test(text)) {
+        throw new PilotError('E_CONFIG', `${urlFound.where}: ${JSON.stringify(text.slice(0, 80))} is not an http(s) URL`);
+      }
+      url = text.replace(/\/+$/, '');
+    } else if (ipFound) {
+      const host = validHost(ipFound.where, typeof ipFound.raw === 'string' ? ipFound.raw : '');
+      const port = L.get('KV_PORT');
+      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    }
+  } catch (err) {
+    L.fail(err);
+  }
+  let token: string | undefined;
+  const tok = L.secret('KV_TOKEN', 'KV_TOKEN_FILE', 'OCCS_API_TOKEN');
+  if (tok) {
+    try {
+      token = validToken(tok.where, tok.value);
+    } catch (err) {
+      L.fail(err);
+    }
+  }
+  let prefix = '';
+  const pf = L.find('KV_PREFIX', 'OCCS_BACKEND_KEY');
+  if (pf) {
+    const text = typeof pf.raw === 'string' ? pf.raw.trim() : '';
+    if (!/^[\x21-\x7e]{0,512}$/.test(text) || /[?#]/.test(text)) L.errors.push(`${pf.where}: ${JSON.stringify(text.slice(0, 80))} is not a key prefix (visible characters, no "?" or "#")`);
+    // Consul KV paths have no leading slash (`GET /v1/kv/apps/myapp/containers`): normalise both ends.
+    else prefix = text.replace(/^\/+|\/+$/g, '');
+  }
+  return {
+    url,
+    ...(token === undefined ? {} : { token }),
+    prefix,
+    intervalMs: L.get('KV_INTERVAL'),
+    watch: L.get('KV_WATCH'),
+    timeoutMs: L.get('KV_TIMEOUT'),
+  };
+}
+
+function loadEtcd(L: Layers): EtcdSourceSettings | undefined {
+  // ETCD_NODE (seed 001) is one host; it counts when ETCD_ENDPOINTS is not set in the environment.
+  const found = L.find('ETCD_ENDPOINTS', 'ETCD_NODE');
+  if (!found) return undefined;
+  const ca = L.opt('ETCD_CA');
+  const cert = L.opt('ETCD_CERT');
+  const key = L.opt('ETCD_KEY');
+  const tls = ca !== undefined || cert !== undefined || key !== undefined;
+  if ((cert === undefined) !== (key === undefined)) L.errors.push('ETCD_CERT: ETCD_CERT and ETCD_KEY go together');
+  const endpoints: string[] = [];
+  for (const item of list(found.raw)) {
+    try {
+      if (/^https?:\/\//.test(item)) {
+        const u = new URL(item);
+        validHost(found.where, u.hostname.replace(/^\[|\]$/g, ''));
+        endpoints.push(`${u.protocol}//${u.host}`);
+      } else {
+        const hp = /:\d+$/.test(item) ? validHostPort(found.where, item) : { host: validHost(found.where, item), port: 2379 };
+        endpoints.push(`${tls ? 'https' : 'http'}://${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`);
+      }
+    } catch (err) {
+      L.fail(err, found.where);
+    }
+  }
+  const user = L.opt('ETCD_USER');
+  const pw = L.secret('ETCD_PASSWORD', 'ETCD_PASSWORD_FILE');
+  if (pw && /[\0\n\r]/.test(pw.value)) L.errors.push(`${pw.where}: the password contains a newline or NUL`);
+  const haproxyId = L.opt('HAPROXY_ID', 'HAPROXY-ID');
+  let prefix = L.get('ETCD_PREFIX');
+  if (haproxyId !== undefined) prefix = `/haproxy-${haproxyId}`;
+  else if (!prefix.startsWith('/') || /[\s#?]/.test(prefix)) L.errors.push(`ETCD_PREFIX: ${JSON.stringify(prefix.slice(0, 80))} is not a key prefix starting with "/"`);
+  return {
+    endpoints,
+    ...(user === undefined ? {} : { user }),
+    ...(pw === undefined ? {} : { password: pw.value }),
+    ...(tls ? { tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } } : {}),
+    prefix: prefix.length > 1 ? prefix.replace(/\/+$/, '') : prefix,
+    ...(haproxyId === undefined ? {} : { haproxyId }),
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,93 @@
+/**
+ * The operator's pilot.yaml, flattened into leaves keyed by their dotted path, each with the
+ * line it came from, so every error can say `pilot.yaml:12 stats.port`. The loader marks the
+ * leaves it reads; whatever is left unread is an unknown key and reported as such.
+ */
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import type { Raw } from './parse.js';
+
+export interface YamlLeaf {
+  value: Raw;
+  line: number;
+}
+
+export interface YamlTree {
+  file: string;
+  leaves: Map<string, YamlLeaf>;
+  /** Names of the entries of a map at `path` (e.g. `services` → ['myservice']), with their lines. */
+  mapKeys: Map<string, { name: string; line: number }[]>;
+  used: Set<string>;
+}
+
+export function emptyYaml(file = ''): YamlTree {
+  return { file, leaves: new Map(), mapKeys: new Map(), used: new Set() };
+}
+
+/** Parses `text`; pushes `file:line: message` for syntax and shape errors into `errors`. */
+export function parseYamlFile(file: string, text: string, errors: string[]): YamlTree {
+  const tree = emptyYaml(file);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  for (const e of doc.errors) {
+    const line = e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line;
+    errors.push(`${file}:${line}: ${e.message.split('\n')[0]}`);
+  }
+  if (doc.errors.length > 0) return tree;
+  const lineOf = (node: Node | null | undefined): number => (node?.range ? lineCounter.linePos(node.range[0]).line : 1);
+
+  const walk = (node: unknown, path: string[]): void => {
+    const where = path.join('.');
+    if (node == null || (isScalar(node) && node.value == null)) return; // `key:` with nothing: same as absent
+    if (isMap(node)) {
+      const keys: { name: string; line: number }[] = [];
+      for (const pair of node.items) {
+        const keyNode = pair.key as Node | null;
+        const key = isScalar(keyNode) ? String(keyNode.value) : '';
+        if (key === '' || key.includes('.')) {
+          errors.push(`${file}:${lineOf(keyNode)} ${where}: keys must be non-empty names without "."`);
+          continue;
+        }
+        keys.push({ name: key, line: lineOf(keyNode) });
+        walk(pair.value, [...path, key]);
+      }
+      tree.mapKeys.set(where, keys);
+      return;
+    }
+    if (isSeq(node)) {
+      const items: string[] = [];
+      for (const item of node.items) {
+        if (isScalar(item) && item.value != null && typeof item.value !== 'object') items.push(String(item.value));
+        else errors.push(`${file}:${lineOf(item as Node)} ${where}: list items must be plain values`);
+      }
+      tree.leaves.set(where, { value: items, line: lineOf(node) });
+      return;
+    }
+    if (isScalar(node)) {
+      tree.leaves.set(where, { value: String(node.value), line: lineOf(node) });
+      return;
+    }
+    errors.push(`${file}:${lineOf(node as Node)} ${where}: unsupported yaml value`);
+  };
+  const root = doc.contents;
+  if (root != null && !isMap(root)) {
+    errors.push(`${file}:${lineOf(root)}: the top level must be a map of settings`);
+    return tree;
+  }
+  walk(root, []);
+  return tree;
+}
+
+/** `file:line path` for error messages. */
+export function yamlWhere(tree: YamlTree, path: string): string {
+  const leaf = tree.leaves.get(path);
+  return `${tree.file}:${leaf?.line ?? 1} ${path}`;
+}
+
+/** Every leaf the loader never read: unknown keys (typos), reported with their lines. */
+export function unusedLeaves(tree: YamlTree): string[] {
+  const out: string[] = [];
+  for (const [path, leaf] of tree.leaves) {
+    if (!tree.used.has(path)) out.push(`${tree.file}:${leaf.line} ${path}: unknown setting`);
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPilot, type Candidate, type PassResult, type PilotClock } from './pilot.js';
+import type { Source, SourceSink, Snapshot } from './sources/source.js';
+import { silentLogger } from './log.js';
+import { PilotError } from './errors.js';
+
+/** A clock whose time moves only when the test says so; sleepers wake in order. */
+function fakeClock() {
+  let now = 0;
+  let sleepers: { at: number; wake: () => void }[] = [];
+  const clock: PilotClock = {
+    now: () => now,
+    sleep: (ms) => new Promise<void>((wake) => sleepers.push({ at: now + ms, wake })),
+  };
+  const settle = () => new Promise((r) => setImmediate(r));
+  async function advance(ms: number) {
+    const end = now + ms;
+    for (;;) {
+      await settle();
+      const next = sleepers.filter((s) => s.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!next) break;
+      now = next.at;
+      sleepers = sleepers.filter((s) => s !== next);
+      next.wake();
+    }
+    now = end;
+    await settle();
+  }
+  return { clock, advance };
+}
+
+function fakeSource(name: string) {
+  let sink: SourceSink | undefined;
+  const source: Source = { name, start: (s) => void (sink = s), stop: async () => {} };
+  const snap = (keys: Record<string, string>, at = 0): Snapshot => ({ source: name, at, keys, backends: [] });
+  return { source, push: (keys: Record<string, string>, at?: number) => sink!.snapshot(snap(keys, at)), fail: (m: string) => sink!.error(new PilotError('E_SOURCE', m)) };
+}
+
+function recorder() {
+  const applied: { candidate: Candidate; reason: string; force: boolean }[] = [];
+  return {
+    applied,
+    applier: { apply: async (candidate: Candidate, reason: string, o: { force: boolean }): Promise<PassResult> => { applied.push({ candidate, reason, force: o.force }); return { ok: true, kind: 'reload' }; } },
+  };
+}
+
+const build = async (snaps: ReadonlyMap<string, Snapshot>): Promise<Candidate> => ({
+  text: JSON.stringify([...snaps.values()].map((s) => s.keys)),
+  backends: [],
+});
+
+test('a burst of snapshots is coalesced into one pass after the quiet period', async () => {
+  const { clock, advance } = fakeClock();
+  const src = fakeSource('kv');
+  const { applied, applier } = recorder();
+  const pilot = createPilot({ log: silentLogger(), sources: [src.source], applier, build, quietMinMs: 200, quietMaxMs: 2000, staleAfterMs: 60_000, clock });
+  pilot.startSources();
+  for (let i = 0; i < 50; i++) {
+    src.push({ '/k': String(i) });
+    await advance(10);
+  }
+  await advance(300);
+  assert.equal(applied.length, 1);
+  assert.equal(applied[0]!.candidate.text, JSON.stringify([{ '/k': '49' }]));
+});
+
+test('a source that never goes quiet is still applied by the quiet maximum', async () => {
+  const { clock, advance } = fakeClock();
+  const src = fakeSource('kv');
+  const { applied, applier } = recorder();
+  const pilot = createPilot({ log: silentLogger(), sources: [src.source], applier, build, quietMinMs: 200, quietMaxMs: 1000, staleAfterMs: 60_000, clock });
+  pilot.startSources();
+  for (let i = 0; i < 30; i++) {
+    src.push({ '/k': String(i) });
+    await advance(100);
+  }
+  // 3 s of changes every 100 ms with a 1 s maximum: about one pass a second, never zero.
+  assert.ok(applied.length >= 2 && applied.length <= 4, `passes: ${applied.length}`);
+});
+
+test('every requester gets the result of a pass that started after its request', async () => {
+  const { clock, advance } = fakeClock();
+  const { applied, applier } = recorder();
+  let gate: () => void = () => {};
+  const slow = { apply: async (c: Candidate, r: string, o: { force: boolean }) => { await new Promise<void>((g) => (gate = g)); return applier.apply(c, r, o); } };
+  const pilot = createPilot({ log: silentLogger(), sources: [], applier: slow, build, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 1, clock });
+  const first = pilot.request('one');
+  await advance(1);
+  const second = pilot.request('two', { force: true });
+  const third = pilot.request('three');
+  gate();
+  await first;
+  await advance(1);
+  gate();
+  await Promise.all([second, third]);
+  assert.deepEqual(applied.map((a) => [a.reason, a.force]), [['one', false], ['two, three', true]]);
+});
+
+test('a build failure is reported and nothing is applied', async () => {
+  const { clock, advance } = fakeClock();
+  const { applied, applier } = recorder();
+  const pilot = createPilot({ log: silentLogger(), sources: [], applier, build: async () => { throw new PilotError('E_TEMPLATE', 'bad.hbs: Parse error on line 3'); }, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 1, clock });
+  const result = pilot.request('x');
+  await advance(1);
+  assert.deepEqual(await result, { ok: false, kind: 'none', error: { code: 'E_TEMPLATE', message: 'bad.hbs: Parse error on line 3' } });
+  assert.equal(applied.length, 0);
+});
+
+test('a failing source keeps its last snapshot and turns unhealthy only after the stale limit', async () => {
+  const { clock, advance } = fakeClock();
+  const src = fakeSource('etcd');
+  const { applier } = recorder();
+  const pilot = createPilot({ log: silentLogger(), sources: [src.source], applier, build, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 5000, clock });
+  pilot.startSources();
+  src.push({ '/a': '1' }, 0);
+  await advance(1000);
+  src.fail('etcd: connection refused');
+  assert.equal(pilot.sources()[0]!.stale, true);
+  assert.deepEqual(pilot.snapshots().get('etcd')!.keys, { '/a': '1' });
+  assert.deepEqual(pilot.unhealthySources(), []);
+  await advance(4500);
+  src.fail('etcd: connection refused');
+  assert.equal(pilot.unhealthySources().length, 1);
+  assert.match(pilot.unhealthySources()[0]!, /etcd.*connection refused/);
+  src.push({ '/a': '2' }, 6000);
+  assert.deepEqual(pilot.unhealthySources(), []);
+});

@@ -1,0 +1,197 @@
+/**
+ * The reconcile loop: one serial loop from "something changed" to "HAProxy runs it".
+ * Sources push whole snapshots; the loop waits for quiet (a short minimum, a bounded maximum),
+ * builds one candidate from the latest snapshot of every source, and hands it to the applier.
+ * Nothing builds or applies concurrently; a request made while a pass runs is coalesced into
+ * the next pass, and every requester learns the result of a pass that started after it asked.
+ */
+import type { Logger } from './log.js';
+import type { Snapshot, Source } from './sources/source.js';
+import type { DiscoveredBackend, SourceStatus } from './state/model.js';
+import { describeError, PilotError } from './errors.js';
+
+export interface Candidate {
+  text: string;
+  backends: DiscoveredBackend[];
+}
+
+export interface PassResult {
+  ok: boolean;
+  kind: 'none' | 'runtime' | 'reload';
+  error?: { code: string; message: string };
+}
+
+export interface PilotApplier {
+  apply(candidate: Candidate, reason: string, options: { force: boolean }): Promise<PassResult>;
+}
+
+export interface PilotClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface PilotOptions {
+  log: Logger;
+  sources: readonly Source[];
+  applier: PilotApplier;
+  /** Builds the candidate from the sources' latest snapshots; `reread`: re-read config files and templates first. */
+  build(snapshots: ReadonlyMap<string, Snapshot>, reread: boolean): Promise<Candidate>;
+  quietMinMs: number;
+  quietMaxMs: number;
+  staleAfterMs: number;
+  clock?: PilotClock;
+}
+
+interface Request {
+  reasons: Set<string>;
+  force: boolean;
+  reread: boolean;
+  firstAt: number;
+  lastAt: number;
+  waiters: ((result: PassResult) => void)[];
+}
+
+const realClock: PilotClock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export function createPilot(options: PilotOptions) {
+  const { log, applier } = options;
+  const clock = options.clock ?? realClock;
+  const snapshots = new Map<string, Snapshot>();
+  const sourceStatus = new Map<string, SourceStatus>();
+  let pending: Request | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  let passes = 0;
+  let startedAt = clock.now();
+
+  for (const source of options.sources) sourceStatus.set(source.name, { name: source.name, ok: false, stale: false });
+
+  /** Ask for a pass. `force`: reload HAProxy even when the render is unchanged (SIGHUP, POST /reload). */
+  function request(reason: string, { force = false, reread = false } = {}): Promise<PassResult> {
+    if (stopped) return Promise.resolve({ ok: false, kind: 'none', error: { code: 'E_INTERNAL', message: 'stopping' } });
+    const now = clock.now();
+    pending ??= { reasons: new Set(), force: false, reread: false, firstAt: now, lastAt: now, waiters: [] };
+    pending.reasons.add(reason);
+    pending.force ||= force;
+    pending.reread ||= reread;
+    pending.lastAt = now;
+    const done = new Promise<PassResult>((resolve) => pending!.waiters.push(resolve));
+    running ??= loop().finally(() => (running = undefined));
+    return done;
+  }
+
+  async function loop(): Promise<void> {
+    while (pending && !stopped) {
+      // Wait for quiet: until no request arrived for quietMin, but never longer than quietMax
+      // after the first one, so a source that changes constantly still gets applied.
+      for (;;) {
+        const now = clock.now();
+        const quietAt = pending.lastAt + options.quietMinMs;
+        const deadline = pending.firstAt + options.quietMaxMs;
+        const until = Math.min(quietAt, deadline);
+        if (now >= until) break;
+        await clock.sleep(until - now);
+        if (stopped) break;
+      }
+      const req = pending;
+      pending = undefined;
+      const result = await pass(req);
+      for (const resolve of req.waiters) resolve(result);
+    }
+    // Requests that arrive after stop() never run; answer them.
+    if (stopped && pending) {
+      for (const resolve of pending.waiters) resolve({ ok: false, kind: 'none', error: { code: 'E_INTERNAL', message: 'stopping' } });
+      pending = undefined;
+    }
+  }
+
+  async function pass(req: Request): Promise<PassResult> {
+    passes += 1;
+    const reason = [...req.reasons].join(', ');
+    try {
+      const candidate = await options.build(snapshots, req.reread);
+      return await applier.apply(candidate, reason, { force: req.force });
+    } catch (err) {
+      // A build failure (bad template, bad yaml on re-read) keeps HAProxy on its running config.
+      const code = err instanceof PilotError ? err.code : 'E_INTERNAL';
+      log.error({ err, reason, code }, `not applied: ${describeError(err)}`);
+      return { ok: false, kind: 'none', error: { code, message: describeError(err) } };
+    }
+  }
+
+  function onSnapshot(snapshot: Snapshot): void {
+    const previous = sourceStatus.get(snapshot.source);
+    if (previous && !previous.ok && previous.lastErrorAt !== undefined) {
+      log.info({ source: snapshot.source }, `source ${snapshot.source} recovered`);
+    }
+    snapshots.set(snapshot.source, snapshot);
+    sourceStatus.set(snapshot.source, { name: snapshot.source, ok: true, stale: false, lastSuccessAt: snapshot.at });
+    void request(`source ${snapshot.source}`);
+  }
+
+  function onError(name: string, error: Error): void {
+    const previous = sourceStatus.get(name) ?? { name, ok: false, stale: false };
+    // Log each failure streak once at warn, then at debug: a store that is down for an hour
+    // must not flood the container log every 5 s.
+    const level = previous.ok || previous.lastErrorAt === undefined ? 'warn' : 'debug';
+    log[level]({ source: name, code: (error as PilotError).code }, `source ${name} failed, keeping its last good data: ${error.message}`);
+    sourceStatus.set(name, {
+      ...previous,
+      ok: false,
+      stale: true,
+      lastErrorAt: clock.now(),
+      lastError: error.message,
+    });
+  }
+
+  function startSources(): void {
+    startedAt = clock.now();
+    for (const source of options.sources) {
+      source.start({ snapshot: onSnapshot, error: (e) => onError(source.name, e) });
+    }
+  }
+
+  /** Resolves when every source has answered once (snapshot or error), or after `timeoutMs`. */
+  async function firstAnswers(timeoutMs: number): Promise<void> {
+    const deadline = clock.now() + timeoutMs;
+    while (clock.now() < deadline) {
+      const all = [...sourceStatus.values()].every((s) => s.lastSuccessAt !== undefined || s.lastErrorAt !== undefined);
+      if (all) return;
+      await clock.sleep(50);
+    }
+  }
+
+  function sources(): SourceStatus[] {
+    return [...sourceStatus.values()];
+  }
+
+  /** Sources failing for longer than PILOT_STALE_AFTER since their last success (or since start): for /health. */
+  function unhealthySources(): string[] {
+    const now = clock.now();
+    return sources()
+      .filter((s) => !s.ok && s.lastErrorAt !== undefined && now - (s.lastSuccessAt ?? startedAt) > options.staleAfterMs)
+      .map((s) => `source ${s.name} failing since ${new Date(s.lastSuccessAt ?? startedAt).toISOString()}: ${s.lastError ?? ''}`);
+  }
+
+  async function stop(): Promise<void> {
+    stopped = true;
+    await Promise.allSettled(options.sources.map((s) => s.stop()));
+    await running;
+  }
+
+  return {
+    request,
+    startSources,
+    firstAnswers,
+    sources,
+    unhealthySources,
+    snapshots: (): ReadonlyMap<string, Snapshot> => snapshots,
+    passes: () => passes,
+    stop,
+  };
+}
+
+export type Pilot = ReturnType<typeof createPilot>;

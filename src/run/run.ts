@@ -1,0 +1,221 @@
+/**
+ * The `run` command: haproxy-pilot as the container's init. Wires config, reaper, signals,
+ * helper programs, the HAProxy master, the applier, the sources, the reconcile loop and the
+ * control server, then waits for the one thing that ends it: a stop signal, HAProxy exiting on
+ * its own, or an unexpected error — and stops everything in order.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import type { PilotConfig, ProgramSpec } from '../config/types.js';
+import type { ExitInfo } from '../supervise/types.js';
+import { ExitCode, childExitCode } from '../init/exit-code.js';
+import { describeError, isPilotError, PilotError } from '../errors.js';
+import { createReaper } from '../init/reaper.js';
+import { loadLibc } from '../init/libc.js';
+import { installSignalHandlers, nextIntent, type Intent } from '../init/signals.js';
+import { createHaproxyMaster } from '../supervise/haproxy.js';
+import { createProgramSupervisor } from '../supervise/programs.js';
+import { createApplier } from '../apply/applier.js';
+import { checkConfig } from '../apply/check.js';
+import { writeAtomic } from '../apply/write.js';
+import { startControlServer } from '../control/server.js';
+import { createPilot, type Candidate, type PassResult } from '../pilot.js';
+import { createSources } from './sources.js';
+import { statsCredentials } from './stats-password.js';
+import { probeHaproxy } from './haproxy-features.js';
+import { createCandidateBuilder } from './build-candidate.js';
+import { demoProgram, demoPorts, type DemoPorts } from './demo.js';
+
+export interface RunIo {
+  log: Logger;
+  /** Re-reads the configuration (yaml, *_FILE secrets) for SIGHUP / POST /reload. */
+  reloadConfig(): PilotConfig;
+  /** Registers the last-resort handler for errors nothing else caught. */
+  onFatal(handler: (err: unknown) => void): void;
+}
+
+type Ending = { kind: 'stop'; mode: 'graceful' | 'fast'; signal?: string } | { kind: 'haproxy'; exit: ExitInfo } | { kind: 'fatal'; error: unknown };
+
+export async function runCommand(initial: PilotConfig, io: RunIo): Promise<number> {
+  const { log } = io;
+  let config = initial;
+  const reaper = createReaper({ libc: loadLibc, log: log.child({ component: 'reaper' }) });
+  reaper.start();
+
+  let end!: (ending: Ending) => void;
+  const ended = new Promise<Ending>((resolve) => (end = resolve));
+  io.onFatal((error) => end({ kind: 'fatal', error }));
+
+  // Signals are handled from the first moment: a stop asked for during start-up is honoured
+  // once the parts that exist are up, never ignored.
+  let state: 'running' | 'graceful-stop' | 'fast-stop' = 'running';
+  let onReloadSignal: (signal: string) => void = () => log.warn('reload signal before start-up finished: ignored');
+  let relay: (signal: NodeJS.Signals) => void = () => {};
+  const uninstallSignals = installSignalHandlers((intent: Intent, signal: NodeJS.Signals) => {
+    const next = nextIntent(state, intent);
+    if (next === 'graceful-stop' || next === 'fast-stop') {
+      if (next !== state) log.info({ signal }, `${signal}: ${next}`);
+      state = next;
+      end({ kind: 'stop', mode: next === 'graceful-stop' ? 'graceful' : 'fast', signal });
+    } else if (next === 'reload') onReloadSignal(signal);
+    else if (next === 'relay') relay(signal);
+    else log.info({ signal }, `${signal} ignored while stopping`);
+  }, process, log.child({ component: 'signals' }));
+
+  const programs = createProgramSupervisor({ log: log.child({ component: 'programs' }), specs: [] as ProgramSpec[] });
+  let master: ReturnType<typeof createHaproxyMaster> | undefined;
+  let stopControl: () => Promise<void> = async () => {};
+  const sources = createSources(config, log);
+  const pilot = createPilot({
+    log: log.child({ component: 'loop' }),
+    sources,
+    applier: { apply: (c, r, o) => applyVia(c, r, o) },
+    build: async (snapshots, reread) => {
+      if (reread) {
+        config = io.reloadConfig();
+        builderContext.config = config;
+        builder.reloadTemplates();
+      }
+      return builder.build(snapshots);
+    },
+    quietMinMs: config.apply.quietMinMs,
+    quietMaxMs: config.apply.quietMaxMs,
+    staleAfterMs: config.sources.staleAfterMs,
+  });
+  let applyVia: (c: Candidate, reason: string, o: { force: boolean }) => Promise<PassResult> = async () => ({ ok: false, kind: 'none' });
+
+  const builderContext = { config, statsPassword: undefined as string | undefined, hasPrometheus: false, demo: undefined as DemoPorts | undefined };
+  let builder!: ReturnType<typeof createCandidateBuilder>;
+
+  const started = (async (): Promise<number | undefined> => {
+    await mkdir(config.haproxy.runDir, { recursive: true, mode: 0o750 });
+    const features = await probeHaproxy(config.haproxy.bin);
+    const credentials = await statsCredentials(config.stats);
+    if (credentials.generatedFile) {
+      log.warn({ file: credentials.generatedFile, user: config.stats.user }, `no STATS_PASSWORD given: the stats page password is in ${credentials.generatedFile}`);
+    }
+    builderContext.statsPassword = credentials.password;
+    builderContext.hasPrometheus = features.prometheus && config.stats.prometheus;
+    builderContext.demo = demoPorts(config.demo);
+    builder = createCandidateBuilder(builderContext);
+
+    // Sources first, so the first config HAProxy runs already has the discovered backends.
+    pilot.startSources();
+    await pilot.firstAnswers(config.apply.quietMaxMs + 5000);
+    const first = await builder.build(pilot.snapshots());
+    await writeAtomic(config.haproxy.configPath, first.text);
+    await checkConfig({ bin: config.haproxy.bin, path: config.haproxy.configPath });
+
+    const specs = [...config.programs, ...first.liftedPrograms, ...(builderContext.demo ? [demoProgram(builderContext.demo)] : [])];
+    programs.setSpecs(specs);
+    programs.start();
+
+    master = createHaproxyMaster({
+      bin: config.haproxy.bin,
+      configPath: config.haproxy.configPath,
+      masterSocket: config.haproxy.masterSocket,
+      stopDelayMs: config.haproxy.stopDelayMs,
+      stopTimeoutMs: config.haproxy.stopTimeoutMs,
+      reloadTimeoutMs: config.haproxy.reloadTimeoutMs,
+      log: log.child({ component: 'haproxy' }),
+    });
+    const m = master;
+    m.exited.then((exit) => end({ kind: 'haproxy', exit }), () => {});
+    if (state !== 'running') return undefined;
+    await m.start();
+    log.info({ version: features.version, config: config.haproxy.configPath, pid: m.status().masterPid }, 'HAProxy is running');
+
+    const applier = createApplier({ master: m, bin: config.haproxy.bin, runDir: config.haproxy.runDir, configPath: config.haproxy.configPath, log: log.child({ component: 'apply' }), initial: first });
+    applyVia = async (candidate, reason, options) => {
+      const result = await applier.apply(candidate, reason, options);
+      if (result.kind === 'reload' && result.ok) programs.onHaproxyReload();
+      return result;
+    };
+    relay = (signal) => m.signal(signal);
+    onReloadSignal = (signal) => void pilot.request(`signal ${signal}`, { force: true, reread: true });
+
+    if (!config.control.disabled) {
+      const control = await startControlServer({
+        host: config.control.host,
+        port: config.control.port,
+        log: log.child({ component: 'control' }),
+        status: () => ({ haproxy: m.status(), apply: applier.status(), sources: pilot.sources(), programs: programs.status() }),
+        health: () => healthReasons(m.status(), applier.status(), pilot.unhealthySources()),
+        reload: () => pilot.request('POST /reload', { force: true, reread: true }),
+        metrics: () => ({ apply: applier.status(), sources: pilot.sources() }),
+      });
+      stopControl = control.close;
+    }
+    return undefined;
+  })();
+
+  // Start-up errors end the run like any other ending.
+  const startupFailure = started.then(
+    () => new Promise<Ending>(() => {}),
+    (error: unknown): Ending => ({ kind: 'fatal', error }),
+  );
+  const ending = await Promise.race([ended, startupFailure]);
+  return shutdown(ending);
+
+  async function shutdown(ending: Ending): Promise<number> {
+    let code: number;
+    if (ending.kind === 'fatal') {
+      code = exitCodeFor(ending.error);
+      if (code === ExitCode.CONFIG) log.error({ code: errorCode(ending.error), details: detailsOf(ending.error) }, describeError(ending.error));
+      else log.fatal({ err: ending.error }, `stopping after an unexpected error: ${describeError(ending.error)}`);
+    } else if (ending.kind === 'haproxy') {
+      code = childExitCode(ending.exit.code, ending.exit.signal);
+      log.error({ exit: ending.exit }, `HAProxy exited on its own (exit code ${code}): stopping`);
+    } else code = ExitCode.OK;
+
+    const deadline = Date.now() + config.haproxy.stopTimeoutMs;
+    await stopControl().catch(() => {});
+    await pilot.stop().catch((err) => log.warn({ err }, 'stopping the sources failed'));
+    if (master && ending.kind !== 'haproxy') {
+      const exit = await master.stop(ending.kind === 'stop' ? ending.mode : 'fast').catch((err: unknown): ExitInfo => {
+        log.error({ err }, 'stopping HAProxy failed');
+        return { code: null, signal: 'SIGKILL' };
+      });
+      if (exit.signal === 'SIGKILL' && ending.kind === 'stop') {
+        log.warn(`HAProxy did not stop within PILOT_STOP_TIMEOUT (${config.haproxy.stopTimeoutMs} ms) and was killed`);
+        code = childExitCode(null, 'SIGKILL');
+      }
+    }
+    await programs.stopAll(Math.max(1000, deadline - Date.now()));
+    uninstallSignals();
+    reaper.stop();
+    log.info({ exitCode: code }, 'haproxy-pilot stopped');
+    return code;
+  }
+}
+
+function errorCode(err: unknown): string | undefined {
+  return err instanceof PilotError ? err.code : undefined;
+}
+
+function detailsOf(err: unknown): unknown {
+  return err instanceof PilotError ? err.details : undefined;
+}
+
+/** Errors found before HAProxy runs a config are configuration errors (78); the rest are internal (70). */
+export function exitCodeFor(err: unknown): number {
+  if (isPilotError(err, 'E_CONFIG') || isPilotError(err, 'E_TEMPLATE') || isPilotError(err, 'E_VALUE') || isPilotError(err, 'E_CHECK')) return ExitCode.CONFIG;
+  if (isPilotError(err, 'E_HAPROXY')) {
+    const exit = err.details?.exit as ExitInfo | undefined;
+    return exit ? childExitCode(exit.code, exit.signal) : ExitCode.UNAVAILABLE;
+  }
+  return ExitCode.INTERNAL;
+}
+
+export function healthReasons(
+  haproxy: { masterPid?: number; workers: number[] },
+  apply: { lastApply?: { ok: boolean; error?: { message: string } } },
+  staleSources: string[],
+): string[] {
+  const reasons: string[] = [];
+  if (!haproxy.masterPid) reasons.push('the HAProxy master is not running');
+  else if (haproxy.workers.length === 0) reasons.push('no HAProxy worker is running');
+  if (apply.lastApply && !apply.lastApply.ok) reasons.push(`the last apply failed: ${apply.lastApply.error?.message ?? 'unknown error'}`);
+  return [...reasons, ...staleSources];
+}
+
