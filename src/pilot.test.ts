@@ -119,10 +119,27 @@ test('a failing source keeps its last snapshot and turns unhealthy only after th
   assert.equal(pilot.sources()[0]!.stale, true);
   assert.deepEqual(pilot.snapshots().get('etcd')!.keys, { '/a': '1' });
   assert.deepEqual(pilot.unhealthySources(), []);
-  await advance(4500);
+  await advance(4000);
   src.fail('etcd: connection refused');
+  assert.deepEqual(pilot.unhealthySources(), [], 'still within the limit');
+  await advance(1001);
   assert.equal(pilot.unhealthySources().length, 1);
   assert.match(pilot.unhealthySources()[0]!, /etcd.*connection refused/);
   src.push({ '/a': '2' }, 6000);
   assert.deepEqual(pilot.unhealthySources(), []);
+});
+
+test('an idle source that starts failing is unhealthy only after the stale limit counted from its first error', async () => {
+  const { clock, advance } = fakeClock();
+  const src = fakeSource('kv');
+  const { applier } = recorder();
+  const pilot = createPilot({ log: silentLogger(), sources: [src.source], applier, build, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 5000, clock });
+  pilot.startSources();
+  src.push({ '/a': '1' }, 0);
+  await advance(60_000); // unchanged data: no new snapshot for a minute
+  src.fail('kv: connection refused');
+  assert.deepEqual(pilot.unhealthySources(), []);
+  await advance(5001);
+  src.fail('kv: connection refused');
+  assert.equal(pilot.unhealthySources().length, 1);
 });

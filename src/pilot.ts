@@ -61,6 +61,8 @@ export function createPilot(options: PilotOptions) {
   const clock = options.clock ?? realClock;
   const snapshots = new Map<string, Snapshot>();
   const sourceStatus = new Map<string, SourceStatus>();
+  /** When each failing source's current streak of errors began (sources only re-send on change, so lastSuccessAt can be old). */
+  const failingSince = new Map<string, number>();
   let pending: Request | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -128,12 +130,14 @@ export function createPilot(options: PilotOptions) {
       log.info({ source: snapshot.source }, `source ${snapshot.source} recovered`);
     }
     snapshots.set(snapshot.source, snapshot);
+    failingSince.delete(snapshot.source);
     sourceStatus.set(snapshot.source, { name: snapshot.source, ok: true, stale: false, lastSuccessAt: snapshot.at });
     void request(`source ${snapshot.source}`);
   }
 
   function onError(name: string, error: Error): void {
     const previous = sourceStatus.get(name) ?? { name, ok: false, stale: false };
+    if (!failingSince.has(name)) failingSince.set(name, clock.now());
     // Log each failure streak once at warn, then at debug: a store that is down for an hour
     // must not flood the container log every 5 s.
     const level = previous.ok || previous.lastErrorAt === undefined ? 'warn' : 'debug';
@@ -168,12 +172,13 @@ export function createPilot(options: PilotOptions) {
     return [...sourceStatus.values()];
   }
 
-  /** Sources failing for longer than PILOT_STALE_AFTER since their last success (or since start): for /health. */
+  /** Sources failing for longer than PILOT_STALE_AFTER (counted from start when they never answered): for /health. */
   function unhealthySources(): string[] {
     const now = clock.now();
     return sources()
-      .filter((s) => !s.ok && s.lastErrorAt !== undefined && now - (s.lastSuccessAt ?? startedAt) > options.staleAfterMs)
-      .map((s) => `source ${s.name} failing since ${new Date(s.lastSuccessAt ?? startedAt).toISOString()}: ${s.lastError ?? ''}`);
+      .map((s) => ({ s, since: s.lastSuccessAt === undefined ? startedAt : failingSince.get(s.name) }))
+      .filter(({ s, since }) => !s.ok && since !== undefined && s.lastErrorAt !== undefined && now - since > options.staleAfterMs)
+      .map(({ s, since }) => `source ${s.name} failing since ${new Date(since!).toISOString()}: ${s.lastError ?? ''}`);
   }
 
   async function stop(): Promise<void> {
