@@ -1,0 +1,160 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { silentLogger } from '../log.js';
+import { isPilotError } from '../errors.js';
+import { startControlServer, type ControlServerOptions } from './server.js';
+import { healthcheck, healthUrl } from './healthcheck.js';
+import { formatMetrics } from './metrics.js';
+
+async function start(t: { after(fn: () => Promise<void>): void }, overrides: Partial<ControlServerOptions> = {}) {
+  const state = { reasons: [] as string[], reloads: 0 };
+  const server = await startControlServer({
+    host: '127.0.0.1',
+    port: 0,
+    log: silentLogger(),
+    status: () => ({ configHash: 'abc', reloads: state.reloads }),
+    health: () => state.reasons,
+    reload: async () => {
+      state.reloads++;
+      return { ok: true, kind: 'reload' };
+    },
+    metrics: () => ({ apply: { reloads: state.reloads, runtimeOps: 3, applyFailures: 1, configHash: 'abc', lastApply: { ok: true } }, sources: [{ name: 'kv', ok: false, stale: true, errors: 4 }], version: '0.1.0' }),
+    ...overrides,
+  });
+  t.after(() => server.close());
+  const base = `http://127.0.0.1:${server.address.port}`;
+  return { server, state, base };
+}
+
+test('GET /health and /ready: 200 when healthy, 503 with the reasons when not', async (t) => {
+  const { base, state, server } = await start(t);
+  let res = await fetch(`${base}/health`);
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { ok: true });
+  assert.equal(await healthcheck(server.address), 0);
+
+  state.reasons = ['the last apply failed: haproxy -c rejected x.cfg'];
+  res = await fetch(`${base}/health`);
+  assert.equal(res.status, 503);
+  assert.deepEqual(await res.json(), { ok: false, reasons: state.reasons });
+  res = await fetch(`${base}/ready`);
+  assert.equal(res.status, 503);
+  assert.equal(await healthcheck(`127.0.0.1:${server.address.port}`), 1);
+});
+
+test('health accepts a {ok, reasons} report too', async (t) => {
+  const { base } = await start(t, { health: async () => ({ ok: false, reasons: ['no HAProxy worker is running'] }) });
+  const res = await fetch(`${base}/health`);
+  assert.equal(res.status, 503);
+  assert.deepEqual(await res.json(), { ok: false, reasons: ['no HAProxy worker is running'] });
+});
+
+test('GET /status answers the injected status as JSON', async (t) => {
+  const { base } = await start(t);
+  const res = await fetch(`${base}/status?x=1`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+  assert.deepEqual(await res.json(), { configHash: 'abc', reloads: 0 });
+});
+
+test('POST /reload calls reload and answers its result; a failed reload is a 500', async (t) => {
+  let result: { ok: boolean; error?: { code: string } } = { ok: true };
+  let calls = 0;
+  const { base } = await start(t, {
+    reload: async () => {
+      calls++;
+      return result;
+    },
+  });
+  let res = await fetch(`${base}/reload`, { method: 'POST', body: 'ignored' });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { ok: true });
+  result = { ok: false, error: { code: 'E_CHECK' } };
+  res = await fetch(`${base}/reload`, { method: 'POST' });
+  assert.equal(res.status, 500);
+  assert.deepEqual(await res.json(), result);
+  assert.equal(calls, 2);
+});
+
+test('GET /metrics: Prometheus text from a snapshot', async (t) => {
+  const { base } = await start(t);
+  const res = await fetch(`${base}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const body = await res.text();
+  assert.match(body, /^haproxy_pilot_reloads_total 0$/m);
+  assert.match(body, /^haproxy_pilot_runtime_ops_total 3$/m);
+  assert.match(body, /^haproxy_pilot_apply_failures_total 1$/m);
+  assert.match(body, /^haproxy_pilot_source_errors_total\{source="kv"\} 4$/m);
+  assert.match(body, /^haproxy_pilot_last_apply_success 1$/m);
+  assert.match(body, /^haproxy_pilot_config_info\{hash="abc",version="0\.1\.0"\} 1$/m);
+});
+
+test('metrics: a string is served as is', async (t) => {
+  const { base } = await start(t, { metrics: () => 'x_total 1\n' });
+  assert.equal(await (await fetch(`${base}/metrics`)).text(), 'x_total 1\n');
+});
+
+test('unknown paths are 404, wrong methods 405 with Allow, HEAD works', async (t) => {
+  const { base } = await start(t);
+  assert.equal((await fetch(`${base}/nope`)).status, 404);
+  const r1 = await fetch(`${base}/reload`);
+  assert.equal(r1.status, 405);
+  assert.equal(r1.headers.get('allow'), 'POST');
+  const r2 = await fetch(`${base}/health`, { method: 'DELETE' });
+  assert.equal(r2.status, 405);
+  assert.equal(r2.headers.get('allow'), 'GET');
+  const r3 = await fetch(`${base}/health`, { method: 'HEAD' });
+  assert.equal(r3.status, 200);
+  assert.equal(await r3.text(), '');
+});
+
+test('a handler that throws answers 500 and the server keeps serving', async (t) => {
+  const { base } = await start(t, {
+    status: () => {
+      throw new Error('boom');
+    },
+  });
+  const res = await fetch(`${base}/status`);
+  assert.equal(res.status, 500);
+  assert.deepEqual(await res.json(), { ok: false, error: 'boom' });
+  assert.equal((await fetch(`${base}/health`)).status, 200);
+});
+
+test('close() returns even with a keep-alive connection open', async () => {
+  const server = await startControlServer({ host: '127.0.0.1', port: 0, log: silentLogger(), status: () => ({}), health: () => [], reload: () => ({ ok: true }), metrics: () => '' });
+  const res = await fetch(`http://127.0.0.1:${server.address.port}/health`);
+  await res.text();
+  await server.close();
+  assert.equal(await healthcheck(server.address, { timeoutMs: 1000 }), 1, 'nothing answers after close');
+});
+
+test('a busy control address is an E_CONFIG naming it', async (t) => {
+  const held = createServer();
+  await new Promise<void>((r) => held.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+  t.after(() => new Promise<void>((r) => held.close(() => r())));
+  const port = (held.address() as { port: number }).port;
+  await assert.rejects(
+    startControlServer({ host: '127.0.0.1', port, log: silentLogger(), status: () => ({}), health: () => [], reload: () => ({}), metrics: () => '' }),
+    (err: unknown) => isPilotError(err, 'E_CONFIG') && err.message.includes(`127.0.0.1:${port}`) && /EADDRINUSE/.test(err.message),
+  );
+});
+
+test('healthUrl: wildcard binds are probed on loopback, IPv6 is bracketed', () => {
+  assert.equal(healthUrl({ host: '0.0.0.0', port: 7778 }), 'http://127.0.0.1:7778/health');
+  assert.equal(healthUrl('[::]:7778'), 'http://[::1]:7778/health');
+  assert.equal(healthUrl('[fd00::1]:80'), 'http://[fd00::1]:80/health');
+  assert.equal(healthUrl(':7778'), 'http://127.0.0.1:7778/health');
+  assert.throws(() => healthUrl('nonsense'));
+});
+
+test('formatMetrics: escapes label values; a failed last apply is 0; no sources → no samples', () => {
+  const text = formatMetrics({ apply: { reloads: 2, runtimeOps: 0, applyFailures: 1, lastApply: { ok: false } }, sources: [{ name: 'a"b\\c', ok: true, stale: false }] });
+  assert.match(text, /^haproxy_pilot_last_apply_success 0$/m);
+  assert.match(text, /^haproxy_pilot_source_up\{source="a\\"b\\\\c"\} 1$/m);
+  assert.match(text, /^haproxy_pilot_source_errors_total\{source="a\\"b\\\\c"\} 0$/m);
+  const empty = formatMetrics({});
+  assert.doesNotMatch(empty, /^haproxy_pilot_source_up\{/m);
+  assert.match(empty, /^# TYPE haproxy_pilot_reloads_total counter$/m);
+});
