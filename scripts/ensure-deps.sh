@@ -25,6 +25,9 @@ if [ "$what" = test ]; then
   want mmdebstrap mmdebstrap
   want newuidmap uidmap
   want fuser psmisc
+  want netavark netavark
+  want iptables iptables
+  want nsenter util-linux
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "ensure-deps: installing Debian packages: ${need_pkgs[*]}" >&2

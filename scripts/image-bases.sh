@@ -99,6 +99,10 @@ build_node_base() {
   echo "image-bases: $NODE_BASE_TAG built in $((SECONDS - t0)) s" >&2
 }
 
+if ! have_image "$HAPROXY_BASE_TAG" || ! have_image "$NODE_BASE_TAG"; then
+  # Downloads kept for an older key are of no further use.
+  find "$IMAGE_CACHE" -mindepth 1 -maxdepth 1 -type d -name 'v[0-9]*' ! -name "$IMAGE_BASE_KEY" -exec rm -rf {} +
+fi
 have_image "$HAPROXY_BASE_TAG" || build_haproxy_base
 have_image "$NODE_BASE_TAG" || build_node_base
 echo "image-bases: $HAPROXY_BASE_TAG and $NODE_BASE_TAG ready (key $IMAGE_BASE_KEY)" >&2

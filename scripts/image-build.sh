@@ -57,8 +57,11 @@ size=$(podman image inspect --format '{{.Size}}' "$tag")
 hap_size=$(podman image inspect --format '{{.Size}}' "$HAPROXY_BASE_TAG")
 cached=$(grep -c 'Using cache' "$log" || true)
 steps=$(grep -c '^\[[0-9]/[0-9]\] STEP' "$log" || true)
-haproxy_v=$(podman run --rm --entrypoint haproxy "$tag" -v 2>/dev/null | head -n 1 | awk '{print $3}')
-node_v=$(podman run --rm --entrypoint node "$tag" --version 2>/dev/null)
+# Whole outputs first, then cut: `podman run … | head -n 1` under pipefail fails at random when
+# head exits before podman has written everything (SIGPIPE).
+haproxy_v=$(podman run --rm --network none --entrypoint haproxy "$tag" -v 2>/dev/null || true)
+haproxy_v=$(printf '%s\n' "$haproxy_v" | awk 'NR == 1 { print $3 }')
+node_v=$(podman run --rm --network none --entrypoint node "$tag" --version 2>/dev/null || echo unknown)
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
 mkdir -p "$(dirname "$docs")"

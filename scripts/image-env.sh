@@ -36,7 +36,7 @@ image_env_write_conf() {
   # Never above the machine's hard limits (the VM caps nofile at 20000).
   nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] || [ "$nofile" -gt 20000 ] && nofile=20000
   nproc=$(ulimit -Hu); [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ] && nproc=32768
-  local conf storage
+  local conf storage # runroot: per store (two stores must not share one), on tmpfs
   conf=$(printf '%s\n' \
     '# written by scripts/image-env.sh' \
     '[containers]' \
@@ -50,7 +50,7 @@ image_env_write_conf() {
     '[storage]' \
     "driver = \"$IMAGE_STORAGE_DRIVER\"" \
     "graphroot = \"$IMAGE_CACHE/storage\"" \
-    'runroot = "/run/haproxy-pilot-image"')
+    "runroot = \"/run/haproxy-pilot-image/$(printf %s "$IMAGE_CACHE" | md5sum | cut -c1-8)\"")
   [ "$(cat "$CONTAINERS_CONF" 2>/dev/null)" = "$conf" ] || printf '%s\n' "$conf" >"$CONTAINERS_CONF"
   [ "$(cat "$CONTAINERS_STORAGE_CONF" 2>/dev/null)" = "$storage" ] || printf '%s\n' "$storage" >"$CONTAINERS_STORAGE_CONF"
 }

@@ -131,7 +131,7 @@ export function createPilot(options: PilotOptions) {
     }
     snapshots.set(snapshot.source, snapshot);
     failingSince.delete(snapshot.source);
-    sourceStatus.set(snapshot.source, { name: snapshot.source, ok: true, stale: false, lastSuccessAt: snapshot.at });
+    sourceStatus.set(snapshot.source, { name: snapshot.source, ok: true, stale: false, lastSuccessAt: snapshot.at, errors: previous?.errors ?? 0 });
     void request(`source ${snapshot.source}`);
   }
 
@@ -146,6 +146,7 @@ export function createPilot(options: PilotOptions) {
       ...previous,
       ok: false,
       stale: true,
+      errors: (previous.errors ?? 0) + 1,
       lastErrorAt: clock.now(),
       lastError: error.message,
     });

@@ -43,4 +43,6 @@ export interface SourceStatus {
   lastError?: string;
   /** True when the source is failing and serving its last good snapshot. */
   stale: boolean;
+  /** Failed reads since start. */
+  errors?: number;
 }
