@@ -40,12 +40,30 @@ export interface StartOptions {
   /** false: only a network namespace, so haproxy-pilot is not PID 1 (it becomes a subreaper). */
   pid1?: boolean;
   args?: string[];
+  /** Run in this existing network namespace (see createNetns) instead of a new one, so servers started there first are reachable. */
+  netns?: Netns;
 }
 
-export function startPilot(env: Record<string, string>, { pid1 = true, args = [] }: StartOptions = {}): PilotProcess {
+/** A named network namespace (`ip netns add`) with loopback up: start stores in it before haproxy-pilot. */
+export interface Netns {
+  name: string;
+  /** Command prefix that runs a command inside it. */
+  enter: string[];
+  remove(): Promise<void>;
+}
+
+export async function createNetns(): Promise<Netns> {
+  const name = `pilot-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  await execa('ip', ['netns', 'add', name]);
+  await execa('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
+  return { name, enter: ['ip', 'netns', 'exec', name], remove: async () => void (await execa('ip', ['netns', 'delete', name], { reject: false })) };
+}
+
+export function startPilot(env: Record<string, string>, { pid1 = true, args = [], netns }: StartOptions = {}): PilotProcess {
   const script = 'ip link set lo up && exec "$0" "$@"';
-  const namespaces = pid1 ? ['--pid', '--fork', '--mount-proc', '--net'] : ['--net'];
-  const child: ChildProcess = spawn('unshare', [...namespaces, 'sh', '-c', script, process.execPath, MAIN, ...args], {
+  const namespaces = [...(pid1 ? ['--pid', '--fork', '--mount-proc'] : []), ...(netns ? [] : ['--net'])];
+  const command = [...(netns?.enter ?? []), 'unshare', ...namespaces, 'sh', '-c', script, process.execPath, MAIN, ...args];
+  const child: ChildProcess = spawn(command[0]!, command.slice(1), {
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', PILOT_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -111,11 +129,12 @@ export function startPilot(env: Record<string, string>, { pid1 = true, args = []
   }
 
   async function pid(): Promise<number> {
-    // Without --fork, unshare and sh exec into node: same pid.
+    // Without --fork, `ip netns exec`, unshare and sh exec into node: same pid.
     if (!pid1) return child.pid!;
     // unshare --fork: its only child is the namespace's PID 1 (sh, which exec'd node).
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
+      // (`ip netns exec` execs into unshare, so child.pid is unshare's pid either way.)
       const kids = childrenOf(child.pid!);
       if (kids.length > 0) return kids[0]!;
       await new Promise((r) => setTimeout(r, 20));

@@ -1,0 +1,98 @@
+/**
+ * The smallest process handle the supervisors need, so tests can inject fakes and the real one
+ * stays a thin wrapper over execa.
+ */
+import { execa } from 'execa';
+import type { Readable } from 'node:stream';
+import type { ExitInfo } from './types.js';
+
+export interface ChildExit extends ExitInfo {
+  /** Set when the process could not be started at all (ENOENT, EACCES, bad uid…). */
+  error?: Error;
+}
+
+export interface ChildHandle {
+  /** Undefined when the spawn failed synchronously (then `exited` resolves with `error`). */
+  readonly pid: number | undefined;
+  readonly stdout?: Readable | null;
+  readonly stderr?: Readable | null;
+  /** Resolves once, when the process has ended (never rejects). */
+  readonly exited: Promise<ChildExit>;
+  /** Send a signal to the process (ignored once it is gone). */
+  signal(signal: NodeJS.Signals): void;
+  /** SIGKILL its process group (it was spawned detached) and the process itself. */
+  killTree(): void;
+}
+
+export interface SpawnOptions {
+  /** Inherit the parent's stdout/stderr (HAProxy) or pipe them (programs, to prefix lines). */
+  stdio: 'inherit' | 'pipe';
+  /** Own process group (setsid), so what is left can be SIGKILLed as a group. */
+  detached: boolean;
+  uid?: number;
+  gid?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export type SpawnFn = (file: string, args: readonly string[], options: SpawnOptions) => ChildHandle;
+
+/** execa without a shell; stdin is never given to children (PID 1 has nothing to give). */
+export const spawnWithExeca: SpawnFn = (file, args, options) => {
+  const sub = execa(file, [...args], {
+    stdin: 'ignore',
+    stdout: options.stdio,
+    stderr: options.stdio,
+    detached: options.detached,
+    // Our own signal-exit hook (haproxy.ts) and stopAll (programs.ts) decide how children end.
+    cleanup: false,
+    reject: false,
+    buffer: false,
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
+    ...(options.env ? { env: options.env, extendEnv: false } : {}),
+  });
+  const exited = sub.then(
+    (r): ChildExit => {
+      const signal = (r.signal ?? null) as NodeJS.Signals | null;
+      const code = r.exitCode ?? null;
+      if (code === null && signal === null && r.failed) {
+        return { code, signal, error: r instanceof Error ? r : new Error(String(r.message ?? 'spawn failed')) };
+      }
+      return { code, signal };
+    },
+    (err: unknown): ChildExit => ({ code: null, signal: null, error: err instanceof Error ? err : new Error(String(err)) }),
+  );
+  let done = false;
+  void exited.then(() => (done = true));
+  const pid = sub.pid;
+  return {
+    pid,
+    stdout: sub.stdout,
+    stderr: sub.stderr,
+    exited,
+    // Once reaped, the pid may belong to someone else: never signal it again.
+    signal: (sig) => {
+      if (pid !== undefined && !done) sendSignal(pid, sig);
+    },
+    killTree: () => {
+      if (pid !== undefined && !done) killGroup(pid, 'SIGKILL');
+    },
+  };
+};
+
+/** process.kill that ignores ESRCH (the process is already gone). Returns whether it was sent. */
+export function sendSignal(pid: number, signal: NodeJS.Signals | number): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/** SIGKILL a detached child's whole process group, then the child itself (if not a leader). */
+export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  sendSignal(-pid, signal);
+  sendSignal(pid, signal);
+}
