@@ -20,6 +20,7 @@ import { demoPorts } from './run/demo.js';
 import { createPilot } from './pilot.js';
 import { checkConfig } from './apply/check.js';
 import { healthcheck } from './control/healthcheck.js';
+import { VERSION } from './version.js';
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
@@ -116,8 +117,7 @@ async function checkText(config: PilotConfig, text: string, io: CliIo): Promise<
 }
 
 async function version(io: CliIo): Promise<number> {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  io.stdout.write(`haproxy-pilot ${pkg.version}\n`);
+  io.stdout.write(`haproxy-pilot ${VERSION}\n`);
   try {
     const features = await probeHaproxy(io.env.HAPROXY_BIN ?? 'haproxy');
     io.stdout.write(`HAProxy ${features.version}\n`);

@@ -62,9 +62,13 @@ export async function createNetns(): Promise<Netns> {
 export function startPilot(env: Record<string, string>, { pid1 = true, args = [], netns }: StartOptions = {}): PilotProcess {
   const script = 'ip link set lo up && exec "$0" "$@"';
   const namespaces = [...(pid1 ? ['--pid', '--fork', '--mount-proc'] : []), ...(netns ? [] : ['--net'])];
-  const command = [...(netns?.enter ?? []), 'unshare', ...namespaces, 'sh', '-c', script, process.execPath, MAIN, ...args];
+  // dash drops variables whose names are not shell names (seed 001's `HAPROXY-ID`): pass those
+  // through env(1) after the shell, as a container runtime would pass them.
+  const unshellable = Object.entries(env).filter(([k]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
+  const viaEnv = unshellable.length > 0 ? ['env', ...unshellable.map(([k, v]) => `${k}=${v}`)] : [];
+  const command = [...(netns?.enter ?? []), 'unshare', ...namespaces, 'sh', '-c', script, ...viaEnv, process.execPath, MAIN, ...args];
   const child: ChildProcess = spawn(command[0]!, command.slice(1), {
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', PILOT_LOG_LEVEL: 'debug', ...env },
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', PILOT_LOG_LEVEL: 'debug', ...Object.fromEntries(Object.entries(env).filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];

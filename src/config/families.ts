@@ -3,7 +3,7 @@
  * their yaml mirrors `programs.<name>.<opt>`, `resolvers.<name>.<opt>`, `services.<name>.<opt>`.
  * Names from the environment are lower-cased; the environment wins per option.
  */
-import { parseCommandString } from 'execa';
+import { splitConfigWords } from './command-line.js';
 import type { EnvRow, FamilyTable } from './env-table.js';
 import type { Layers, Found } from './layers.js';
 
@@ -99,9 +99,9 @@ export function option<T>(layers: Layers, fam: FamilyTable, m: Member, opt: stri
   }
 }
 
-/** A command line (string, split without a shell by execa's parseCommandString) or a yaml argv list. */
+/** A command line (a string split with HAProxy's word grammar: quotes and backslashes, no shell) or a yaml argv list. */
 export function parseCommand(found: Found): string[] {
-  const argv = Array.isArray(found.raw) ? found.raw : parseCommandString(found.raw);
+  const argv = Array.isArray(found.raw) ? found.raw : splitConfigWords(found.raw);
   return argv.filter((a) => a.length > 0);
 }
 

@@ -109,10 +109,10 @@ test('PROGRAM_<NAME>: command parsed without a shell; _RESTART is an option only
     PROGRAM_WEB_RESTART: 'always',
     PROGRAM_WEB_USER: 'nobody',
     PROGRAM_SYNC_RESTART: 'sleep 5', // no PROGRAM_SYNC: this is a program named sync_restart
-    PROGRAM_ECHO: 'echo a\\ b "$HOME" ;',
+    PROGRAM_ECHO: `echo a\\ b "$HOME" 'c d' ;`,
   });
   assert.deepEqual(c.programs.map((p) => [p.name, p.command, p.restart]), [
-    ['echo', ['echo', 'a b', '"$HOME"', ';'], 'on-failure'],
+    ['echo', ['echo', 'a b', '$HOME', 'c d', ';'], 'on-failure'],
     ['sync_restart', ['sleep', '5'], 'on-failure'],
     ['web', ['/usr/bin/python3', '-m', 'http.server', '8081'], 'always'],
   ]);

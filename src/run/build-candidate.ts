@@ -3,13 +3,15 @@
  * Two modes: HAPROXY_CONFIG runs the operator's file as it is (with `program` sections lifted
  * out, see supervise/program-sections.ts); otherwise the templates are rendered.
  */
-import { mkdir, readFile, writeFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PilotConfig, ProgramSpec } from '../config/types.js';
 import type { Snapshot } from '../sources/source.js';
 import type { DiscoveredBackend } from '../state/model.js';
 import type { Candidate } from '../pilot.js';
 import { PilotError } from '../errors.js';
+import { validName } from '../state/validate.js';
+import { writeAtomic } from '../apply/write.js';
 import { liftProgramSections } from '../supervise/program-sections.js';
 import { loadTemplates, renderConfig } from '../render/render.js';
 
@@ -60,14 +62,18 @@ export function mergeSnapshots(snapshots: Iterable<Snapshot>): { keys: Record<st
   return { keys, backends, files };
 }
 
-/** Certificates from the stores go to <runDir>/certs, readable by the container user only. */
+/**
+ * Certificates from the stores go to <runDir>/certs, readable by the container user only; files
+ * no source provides any more are removed. Names are file names chosen by the sources (`<name>.pem`).
+ */
 async function writeCerts(dir: string, files: Record<string, string>): Promise<string | undefined> {
   const names = Object.keys(files);
+  for (const name of names) validName(`certificate file name`, name);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const wanted = new Set(names.map((n) => `${n}.pem`));
+  const wanted = new Set(names);
   for (const old of await readdir(dir)) if (!wanted.has(old)) await rm(join(dir, old), { force: true });
   if (names.length === 0) return undefined;
-  for (const name of names) await writeFile(join(dir, `${name}.pem`), files[name]!, { mode: 0o600 });
+  for (const name of names) await writeAtomic(join(dir, name), files[name]!, { mode: 0o600 });
   return dir;
 }
 

@@ -1,4 +1,5 @@
 /** The embedded default's demo: a frontend on PILOT_DEMO_PORT balancing to a helper program haproxy-pilot supervises. */
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { ProgramSpec } from '../config/types.js';
 
@@ -16,4 +17,21 @@ export function demoPorts(demo: { port: number } | undefined): DemoPorts | undef
 export function demoProgram(demo: DemoPorts): ProgramSpec {
   const script = fileURLToPath(new URL('../demo/main.js', import.meta.url));
   return { name: 'demo-backend', command: [process.execPath, script, String(demo.backendPort)], restart: 'always', startOnReload: false, origin: 'embedded default (PILOT_DEMO)' };
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port, or after timeoutMs. */
+export async function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return false;
 }

@@ -5,6 +5,7 @@
  * its own, or an unexpected error — and stops everything in order.
  */
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { PilotConfig, ProgramSpec } from '../config/types.js';
 import type { ExitInfo } from '../supervise/types.js';
@@ -19,12 +20,14 @@ import { createApplier } from '../apply/applier.js';
 import { checkConfig } from '../apply/check.js';
 import { writeAtomic } from '../apply/write.js';
 import { startControlServer } from '../control/server.js';
+import { ensureServerStateFile, withServerState } from '../apply/server-state.js';
 import { createPilot, type Candidate, type PassResult } from '../pilot.js';
 import { createSources } from './sources.js';
 import { statsCredentials } from './stats-password.js';
 import { probeHaproxy } from './haproxy-features.js';
 import { createCandidateBuilder } from './build-candidate.js';
-import { demoProgram, demoPorts, type DemoPorts } from './demo.js';
+import { demoProgram, demoPorts, waitForPort, type DemoPorts } from './demo.js';
+import { VERSION } from '../version.js';
 
 export interface RunIo {
   log: Logger;
@@ -102,6 +105,8 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     // Sources first, so the first config HAProxy runs already has the discovered backends.
     pilot.startSources();
     await pilot.firstAnswers(config.apply.quietMaxMs + 5000);
+    const stateFile = config.global.serverStateFile ? join(config.haproxy.runDir, 'server-state') : undefined;
+    if (stateFile) await ensureServerStateFile(stateFile);
     const first = await builder.build(pilot.snapshots());
     await writeAtomic(config.haproxy.configPath, first.text);
     await checkConfig({ bin: config.haproxy.bin, path: config.haproxy.configPath });
@@ -109,6 +114,8 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     const specs = [...config.programs, ...first.liftedPrograms, ...(builderContext.demo ? [demoProgram(builderContext.demo)] : [])];
     programs.setSpecs(specs);
     programs.start();
+    // The demo's backend is up before HAProxy's first health check, so the first request is served.
+    if (builderContext.demo) await waitForPort(builderContext.demo.backendPort, 5000);
 
     master = createHaproxyMaster({
       bin: config.haproxy.bin,
@@ -125,7 +132,8 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     await m.start();
     log.info({ version: features.version, config: config.haproxy.configPath, pid: m.status().masterPid }, 'HAProxy is running');
 
-    const applier = createApplier({ master: m, bin: config.haproxy.bin, runDir: config.haproxy.runDir, configPath: config.haproxy.configPath, log: log.child({ component: 'apply' }), initial: first });
+    const reloader = stateFile ? withServerState(m, { stateFile, configPath: config.haproxy.configPath }, log.child({ component: 'apply' })) : m;
+    const applier = createApplier({ master: reloader, bin: config.haproxy.bin, runDir: config.haproxy.runDir, configPath: config.haproxy.configPath, log: log.child({ component: 'apply' }), initial: first });
     applyVia = async (candidate, reason, options) => {
       const result = await applier.apply(candidate, reason, options);
       if (result.kind === 'reload' && result.ok) programs.onHaproxyReload();
@@ -142,7 +150,7 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
         status: () => ({ haproxy: m.status(), apply: applier.status(), sources: pilot.sources(), programs: programs.status() }),
         health: () => healthReasons(m.status(), applier.status(), pilot.unhealthySources()),
         reload: () => pilot.request('POST /reload', { force: true, reread: true }),
-        metrics: () => ({ apply: applier.status(), sources: pilot.sources() }),
+        metrics: () => ({ apply: applier.status(), sources: pilot.sources(), version: VERSION }),
       });
       stopControl = control.close;
     }

@@ -9,8 +9,8 @@ import { createFileSource } from '../sources/file.js';
 export function createSources(config: PilotConfig, log: Logger): Source[] {
   const { kv, etcd, file } = config.sources;
   const sources: Source[] = [];
-  if (kv) sources.push(createKvSource(kv, { log: log.child({ component: 'source', source: 'kv' }) }));
-  if (etcd) sources.push(createEtcdSource(etcd, { log: log.child({ component: 'source', source: 'etcd' }) }));
-  if (file) sources.push(createFileSource(file, { log: log.child({ component: 'source', source: 'file' }) }));
+  if (kv) sources.push(createKvSource(kv, { log }));
+  if (etcd) sources.push(createEtcdSource(etcd, { log }));
+  if (file) sources.push(createFileSource(file, { log }));
   return sources;
 }

@@ -1,0 +1,4 @@
+/** haproxy-pilot's version, from package.json (two levels above dist/src). */
+import { readFileSync } from 'node:fs';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
