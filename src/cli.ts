@@ -66,7 +66,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     log.error({ code: isPilotError(err) ? err.code : undefined }, describeError(err));
     return exitCodeFor(err);
   }
-  const log = createLogger(config.log);
+  // render and check print the config or the verdict on stdout: their logs go to stderr.
+  const log = createLogger(command === 'run' ? config.log : { ...config.log, destination: io.stderr });
   try {
     if (command === 'run') return await runCommand(config, { log, reloadConfig: () => readConfig(io.env), onFatal: io.onFatal });
     if (command === 'healthcheck') return await healthcheck(config.control);
@@ -83,8 +84,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 }
 
 /** One render from a single read of every source, with no side effects (nothing written). */
-async function renderOnce(config: PilotConfig, log: Logger): Promise<string> {
-  const quiet = log.child({ component: 'render' });
+async function renderOnce(config: PilotConfig, quiet: Logger): Promise<string> {
   const features = await probeHaproxy(config.haproxy.bin);
   const credentials = await statsCredentials(config.stats, { write: false });
   const builder = createCandidateBuilder({

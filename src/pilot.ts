@@ -67,6 +67,8 @@ export function createPilot(options: PilotOptions) {
   let running: Promise<void> | undefined;
   let stopped = false;
   let passes = 0;
+  /** The last pass's outcome, build failures included (a template error never reaches the applier). */
+  let lastPass: (PassResult & { at: number; reason: string }) | undefined;
   let startedAt = clock.now();
 
   for (const source of options.sources) sourceStatus.set(source.name, { name: source.name, ok: false, stale: false });
@@ -101,6 +103,7 @@ export function createPilot(options: PilotOptions) {
       const req = pending;
       pending = undefined;
       const result = await pass(req);
+      lastPass = { ok: result.ok, kind: result.kind, ...(result.error ? { error: result.error } : {}), at: clock.now(), reason: [...req.reasons].join(', ') };
       for (const resolve of req.waiters) resolve(result);
     }
     // Requests that arrive after stop() never run; answer them.
@@ -196,6 +199,7 @@ export function createPilot(options: PilotOptions) {
     unhealthySources,
     snapshots: (): ReadonlyMap<string, Snapshot> => snapshots,
     passes: () => passes,
+    lastPass: () => lastPass,
     stop,
   };
 }

@@ -107,6 +107,9 @@ export function parseCommand(found: Found): string[] {
 
 /** Name of the option's variable or yaml path, for error messages about missing values. */
 export function optionWhere(layers: Layers, fam: FamilyTable, m: Member, opt: string): string {
+  // Where the value was actually found (the variable, or the yaml file:line of that very key).
+  const found = findOption(layers, fam, m, opt);
+  if (found) return found.where;
   if (m.envName !== undefined) return `${fam.prefix}${m.envName}${opt === '' ? '' : `_${opt}`}`;
   const row = fam.options[opt] as EnvRow<unknown>;
   return `${m.origin.split(' ')[0]} ${fam.yaml}.${m.name}.${row.yaml}`;

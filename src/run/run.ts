@@ -147,8 +147,8 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
         host: config.control.host,
         port: config.control.port,
         log: log.child({ component: 'control' }),
-        status: () => ({ haproxy: m.status(), apply: applier.status(), sources: pilot.sources(), programs: programs.status() }),
-        health: () => healthReasons(m.status(), applier.status(), pilot.unhealthySources()),
+        status: () => ({ version: VERSION, haproxy: m.status(), lastPass: pilot.lastPass() ?? null, apply: applier.status(), sources: pilot.sources(), programs: programs.status() }),
+        health: () => healthReasons(m.status(), pilot.lastPass(), pilot.unhealthySources()),
         reload: () => pilot.request('POST /reload', { force: true, reread: true }),
         metrics: () => ({ apply: applier.status(), sources: pilot.sources(), version: VERSION }),
       });
@@ -215,15 +215,16 @@ export function exitCodeFor(err: unknown): number {
   return ExitCode.INTERNAL;
 }
 
+/** Why /health is 503, or nothing. The last pass covers render failures as well as apply failures. */
 export function healthReasons(
   haproxy: { masterPid?: number; workers: number[] },
-  apply: { lastApply?: { ok: boolean; error?: { message: string } } },
+  lastPass: { ok: boolean; error?: { message: string } } | undefined,
   staleSources: string[],
 ): string[] {
   const reasons: string[] = [];
   if (!haproxy.masterPid) reasons.push('the HAProxy master is not running');
   else if (haproxy.workers.length === 0) reasons.push('no HAProxy worker is running');
-  if (apply.lastApply && !apply.lastApply.ok) reasons.push(`the last apply failed: ${apply.lastApply.error?.message ?? 'unknown error'}`);
+  if (lastPass && !lastPass.ok) reasons.push(`the last change was not applied (HAProxy keeps its running config): ${lastPass.error?.message ?? 'unknown error'}`);
   return [...reasons, ...staleSources];
 }
 
