@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPilot, childrenOf, descendants, eventually, type PilotProcess } from './support/pilot-process.js';
+import { SEED_003_CONFIG } from './support/supervise-seed003.js';
 
 const running: PilotProcess[] = [];
 const dirs: string[] = [];
@@ -203,26 +204,5 @@ test('an invalid HAProxy config: a clear error naming the file and line, exit co
   assert.match(String(error.msg), /:12\b/);
 });
 
-const SEED_003 = `global
-    log stdout format raw local0 debug
-defaults
-    log global
-    mode http
-    option httplog clf
-    option dontlognull
-    option httpchk
-    default-server check inter 5s fall 5 downinter 1s rise 2
-    timeout connect 5s
-    timeout client 10s
-    timeout server 10s
-    timeout http-request 1s
-resolvers aws
-    nameserver aws_local 169.254.169.253:53
-    hold valid 60s
-listen myapp
-    bind :8080
-    option httpchk GET /
-    server srv1 127.0.0.1:8081 check
-program myserver
-    command /usr/bin/python3 -m http.server 8081
-`;
+// Seed 003 part 1 verbatim, plus the resolvers block of its part 2 ("Say my name").
+const SEED_003 = SEED_003_CONFIG.replace('listen myapp', 'resolvers aws\n    nameserver aws_local 169.254.169.253:53\n    hold valid 60s\nlisten myapp');
