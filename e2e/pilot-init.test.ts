@@ -8,7 +8,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPilot, childrenOf, descendants, eventually, type PilotProcess } from './support/pilot-process.js';
+import { startPilot, childrenOf, createNetns, descendants, eventually, type PilotProcess } from './support/pilot-process.js';
+import { spawn } from 'node:child_process';
 import { SEED_003_CONFIG } from './support/supervise-seed003.js';
 
 const running: PilotProcess[] = [];
@@ -99,6 +100,26 @@ for (const signal of ['SIGTERM', 'SIGUSR1'] as const) {
     assert.ok(p.logs.some((l) => l.msg === 'haproxy-pilot stopped' && l.exitCode === 0));
   });
 }
+
+test('a stop during start-up ends it at once: HAProxy is never started behind it', async (t) => {
+  // A key/value endpoint that accepts connections and never answers keeps start-up waiting for
+  // the first snapshot.
+  const netns = await createNetns();
+  const silent = spawn(netns.enter[0]!, [...netns.enter.slice(1), 'python3', '-c', 'import socket,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("127.0.0.1",8500));s.listen(16);print("ready",flush=True)\nconns=[]\nwhile True: conns.append(s.accept())'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(async () => {
+    silent.kill('SIGKILL');
+    await netns.remove();
+  });
+  await new Promise((resolve) => silent.stdout!.once('data', resolve));
+  const dir = await mkdtemp(join(tmpdir(), 'pilot-e2e-'));
+  dirs.push(dir);
+  const p = startPilot({ PILOT_RUN_DIR: dir, STATS_AUTH: 'none', KV_URL: 'http://127.0.0.1:8500', KV_PREFIX: 'apps/x', KV_TIMEOUT: '30s', PILOT_QUIET_MAX: '20s' }, { netns });
+  running.push(p);
+  await p.waitForLog((l) => l.component === 'source-kv' || /kv/.test(String(l.msg)));
+  await p.signal('SIGTERM');
+  assert.deepEqual(await p.exited, { code: 0, signal: null });
+  assert.ok(!p.logs.some((l) => l.msg === 'starting haproxy master'), 'HAProxy was never started');
+});
 
 test('SIGINT: fast stop', async () => {
   const p = await pilot();

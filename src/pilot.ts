@@ -165,7 +165,7 @@ export function createPilot(options: PilotOptions) {
   /** Resolves when every source has answered once (snapshot or error), or after `timeoutMs`. */
   async function firstAnswers(timeoutMs: number): Promise<void> {
     const deadline = clock.now() + timeoutMs;
-    while (clock.now() < deadline) {
+    while (clock.now() < deadline && !stopped) {
       const all = [...sourceStatus.values()].every((s) => s.lastSuccessAt !== undefined || s.lastErrorAt !== undefined);
       if (all) return;
       await clock.sleep(50);

@@ -80,9 +80,9 @@ async function writeCerts(dir: string, files: Record<string, string>): Promise<s
 export function createCandidateBuilder(context: BuildContext) {
   let templates = loadTemplates(context.config.templatesDir);
   return {
-    /** Re-read templates (SIGHUP, POST /reload): a broken template keeps the previous ones. */
-    reloadTemplates(): void {
-      templates = loadTemplates(context.config.templatesDir);
+    /** Re-read templates (SIGHUP, POST /reload); a broken template throws and keeps the previous ones. */
+    reloadTemplates(dir: string | undefined): void {
+      templates = loadTemplates(dir);
     },
     async build(snapshots: ReadonlyMap<string, Snapshot>): Promise<Built> {
       const { config } = context;

@@ -65,7 +65,7 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     else log.info({ signal }, `${signal} ignored while stopping`);
   }, process, log.child({ component: 'signals' }));
 
-  const programs = createProgramSupervisor({ log: log.child({ component: 'programs' }), specs: [] as ProgramSpec[] });
+  const programs = createProgramSupervisor({ log: log.child({ component: 'programs' }), specs: [] });
   let master: ReturnType<typeof createHaproxyMaster> | undefined;
   let stopControl: () => Promise<void> = async () => {};
   const sources = createSources(config, log);
@@ -74,12 +74,17 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     sources,
     applier: { apply: (c, r, o) => applyVia(c, r, o) },
     build: async (snapshots, reread) => {
-      if (reread) {
-        config = io.reloadConfig();
-        builderContext.config = config;
-        builder.reloadTemplates();
-      }
-      return builder.build(snapshots);
+      if (!reread) return builder.build(snapshots);
+      // SIGHUP / POST /reload: pilot.yaml, *_FILE secrets, templates and HAPROXY_CONFIG are read
+      // again; any error keeps everything running as it is.
+      const next = io.reloadConfig();
+      const credentials = await statsCredentials(next.stats);
+      builder.reloadTemplates(next.templatesDir);
+      Object.assign(builderContext, { config: next, statsPassword: credentials.password });
+      config = next;
+      const built = await builder.build(snapshots);
+      programs.setSpecs(programSpecs(config, built.liftedPrograms, builderContext.demo));
+      return built;
     },
     quietMinMs: config.apply.quietMinMs,
     quietMaxMs: config.apply.quietMaxMs,
@@ -90,7 +95,13 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
   const builderContext = { config, statsPassword: undefined as string | undefined, hasPrometheus: false, demo: undefined as DemoPorts | undefined };
   let builder!: ReturnType<typeof createCandidateBuilder>;
 
-  const started = (async (): Promise<number | undefined> => {
+  // A stop that arrives during start-up lets the current step finish, then start-up goes no
+  // further, and shutdown waits for it: nothing is started behind shutdown's back.
+  let stopping = false;
+  const alive = () => {
+    if (stopping) throw new PilotError('E_INTERNAL', 'start-up interrupted by a stop');
+  };
+  const started = (async (): Promise<void> => {
     await mkdir(config.haproxy.runDir, { recursive: true, mode: 0o750 });
     const features = await probeHaproxy(config.haproxy.bin);
     const credentials = await statsCredentials(config.stats);
@@ -110,9 +121,10 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     const first = await builder.build(pilot.snapshots());
     await writeAtomic(config.haproxy.configPath, first.text);
     await checkConfig({ bin: config.haproxy.bin, path: config.haproxy.configPath });
+    alive();
 
-    const specs = [...config.programs, ...first.liftedPrograms, ...(builderContext.demo ? [demoProgram(builderContext.demo)] : [])];
-    programs.setSpecs(specs);
+    programs.setSpecs(programSpecs(config, first.liftedPrograms, builderContext.demo));
+    alive();
     programs.start();
     // The demo's backend is up before HAProxy's first health check, so the first request is served.
     if (builderContext.demo) await waitForPort(builderContext.demo.backendPort, 5000);
@@ -128,7 +140,7 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     });
     const m = master;
     m.exited.then((exit) => end({ kind: 'haproxy', exit }), () => {});
-    if (state !== 'running') return undefined;
+    alive();
     await m.start();
     log.info({ version: features.version, config: config.haproxy.configPath, pid: m.status().masterPid }, 'HAProxy is running');
 
@@ -154,7 +166,6 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
       });
       stopControl = control.close;
     }
-    return undefined;
   })();
 
   // Start-up errors end the run like any other ending.
@@ -177,8 +188,10 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     } else code = ExitCode.OK;
 
     const deadline = Date.now() + config.haproxy.stopTimeoutMs;
-    await stopControl().catch(() => {});
+    stopping = true;
     await pilot.stop().catch((err) => log.warn({ err }, 'stopping the sources failed'));
+    await started.catch(() => {});
+    await stopControl().catch(() => {});
     if (master && ending.kind !== 'haproxy') {
       const exit = await master.stop(ending.kind === 'stop' ? ending.mode : 'fast').catch((err: unknown): ExitInfo => {
         log.error({ err }, 'stopping HAProxy failed');
@@ -195,6 +208,10 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     log.info({ exitCode: code }, 'haproxy-pilot stopped');
     return code;
   }
+}
+
+function programSpecs(config: PilotConfig, lifted: ProgramSpec[], demo: DemoPorts | undefined): ProgramSpec[] {
+  return [...config.programs, ...lifted, ...(demo ? [demoProgram(demo)] : [])];
 }
 
 function errorCode(err: unknown): string | undefined {

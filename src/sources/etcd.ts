@@ -21,7 +21,7 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import type { Logger } from '../log.js';
-import { PilotError } from '../errors.js';
+import { describeError, PilotError } from '../errors.js';
 import type { EtcdSourceSettings } from '../config/types.js';
 import type { Layout } from '../state/layout.js';
 import { confdLayout } from '../state/confd-layout.js';
@@ -237,7 +237,15 @@ export function createEtcdSource(settings: EtcdSourceSettings, deps: EtcdSourceD
       if (sink !== undefined) throw new PilotError('E_INTERNAL', `${name}: source started twice`);
       sink = s;
       const options = etcdOptions(settings, callTimeoutMs, watchBackoff(clock.random));
-      client = deps.createClient ? deps.createClient(options) : (new Etcd3(options) as unknown as EtcdClientLike);
+      try {
+        client = deps.createClient ? deps.createClient(options) : (new Etcd3(options) as unknown as EtcdClientLike);
+      } catch (err) {
+        // grpc-js builds the TLS context here: a key that does not match its certificate, or a
+        // file that is not a key, throws a bare OpenSSL error. It is the operator's files at fault.
+        const tls = settings.tls;
+        const files = tls ? `ETCD_CERT ${tls.cert ?? '(none)'} / ETCD_KEY ${tls.key ?? '(none)'} / ETCD_CA ${tls.ca ?? '(none)'}` : 'the client settings';
+        throw new PilotError('E_CONFIG', `etcd: ${files} cannot be used: ${describeError(err)}`, { cause: err });
+      }
       log.info({ endpoints: etcdHosts(settings), prefix, user: settings.user }, `${name}: watching ${prefix}`);
       syncing = readAll().finally(() => {
         syncing = undefined;
