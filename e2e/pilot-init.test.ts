@@ -84,6 +84,11 @@ test('not PID 1: orphans of its subtree come to it as a subreaper and are reaped
   assert.ok(adopted.length >= 10);
   await new Promise((r) => setTimeout(r, 1500));
   assert.deepEqual(descendants(root).filter((d) => d.state === 'Z' || d.comm === 'sleep'), []);
+  // Not PID 1, nothing kills the rest for it: a clean stop leaves no process of its tree behind.
+  const tree = descendants(root).map((d) => d.pid);
+  await p.signal('SIGTERM');
+  assert.deepEqual(await p.exited, { code: 0, signal: null });
+  assert.deepEqual(tree.filter((pid) => existsSync(`/proc/${pid}`) && !isZombie(pid)), []);
 });
 
 for (const signal of ['SIGTERM', 'SIGUSR1'] as const) {

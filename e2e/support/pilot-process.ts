@@ -172,10 +172,15 @@ export function startPilot(env: Record<string, string>, { pid1 = true, args = []
     kill: async () => {
       if (ended) return;
       // SIGKILL to the namespace's PID 1 kills every process in the namespace (kernel rule).
-      try {
-        process.kill(await pid(), 'SIGKILL');
-      } catch {
-        /* gone */
+      // Not PID 1, its descendants would be orphaned (and hold our pipes open): kill them all.
+      const root = await pid().catch(() => undefined);
+      const tree = root === undefined ? [] : [root, ...(pid1 ? [] : descendants(root).map((d) => d.pid))];
+      for (const p of tree) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
       }
       child.kill('SIGKILL');
       await exited;
