@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPilot, childrenOf, createNetns, descendants, eventually, type PilotProcess } from './support/pilot-process.js';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { SEED_003_CONFIG } from './support/supervise-seed003.js';
 
 const running: PilotProcess[] = [];
@@ -19,7 +20,7 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function pilot(env: Record<string, string> = {}, options: { pid1?: boolean } = {}): Promise<PilotProcess> {
+async function pilot(env: Record<string, string> = {}, options: { pid1?: boolean; main?: string } = {}): Promise<PilotProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'pilot-e2e-'));
   dirs.push(dir);
   const p = startPilot({ PILOT_RUN_DIR: dir, STATS_AUTH: 'none', PILOT_STOP_TIMEOUT: '6s', ...env }, options);
@@ -214,6 +215,18 @@ test("seed 003's config runs unchanged with its program lifted and supervised", 
   assert.ok(p.logs.some((l) => l.program === 'myserver'), 'the lifted program is supervised by haproxy-pilot');
   // HAProxy's own log line reached stdout (log stdout format raw).
   await p.waitForLine((l) => /myapp/.test(l) && /GET \//.test(l));
+});
+
+test('an uncaught error: orderly stop of HAProxy and the programs, exit 70, nothing orphaned', async () => {
+  const p = await pilot({ PILOT_E2E_THROW_AFTER_MS: '2500' }, { pid1: false, main: fileURLToPath(new URL('./support/init-throwing-main.js', import.meta.url)) });
+  await p.waitForLog(isRunning);
+  const tree = descendants(await p.pid()).map((d) => d.pid);
+  assert.ok(tree.length >= 3, 'HAProxy master, worker and the demo program run');
+  assert.equal((await p.exited).code, 70);
+  assert.ok(p.logs.some((l) => l.level === 60 && /injected bug/.test(String(l.msg))), 'the error is logged as fatal');
+  assert.ok(p.logs.some((l) => l.msg === 'haproxy master exited'), 'HAProxy was stopped, not abandoned');
+  // Not PID 1, so nothing else would clean up: every process of its tree is gone.
+  assert.deepEqual(tree.filter((pid) => existsSync(`/proc/${pid}`) && !isZombie(pid)), []);
 });
 
 test('an invalid HAProxy config: a clear error naming the file and line, exit code 78', async () => {

@@ -44,6 +44,8 @@ export interface StartOptions {
   netns?: Netns;
   /** The Node.js binary to run haproxy-pilot with (default: the one running the tests). */
   node?: string;
+  /** The script to run instead of dist/src/main.js (a wrapper around it). */
+  main?: string;
 }
 
 /** A named network namespace (`ip netns add`) with loopback up: start stores in it before haproxy-pilot. */
@@ -61,14 +63,14 @@ export async function createNetns(): Promise<Netns> {
   return { name, enter: ['ip', 'netns', 'exec', name], remove: async () => void (await execa('ip', ['netns', 'delete', name], { reject: false })) };
 }
 
-export function startPilot(env: Record<string, string>, { pid1 = true, args = [], netns, node = process.execPath }: StartOptions = {}): PilotProcess {
+export function startPilot(env: Record<string, string>, { pid1 = true, args = [], netns, node = process.execPath, main = MAIN }: StartOptions = {}): PilotProcess {
   const script = 'ip link set lo up && exec "$0" "$@"';
   const namespaces = [...(pid1 ? ['--pid', '--fork', '--mount-proc'] : []), ...(netns ? [] : ['--net'])];
   // dash drops variables whose names are not shell names (seed 001's `HAPROXY-ID`): pass those
   // through env(1) after the shell, as a container runtime would pass them.
   const unshellable = Object.entries(env).filter(([k]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
   const viaEnv = unshellable.length > 0 ? ['env', ...unshellable.map(([k, v]) => `${k}=${v}`)] : [];
-  const command = [...(netns?.enter ?? []), 'unshare', ...namespaces, 'sh', '-c', script, ...viaEnv, node, MAIN, ...args];
+  const command = [...(netns?.enter ?? []), 'unshare', ...namespaces, 'sh', '-c', script, ...viaEnv, node, main, ...args];
   const child: ChildProcess = spawn(command[0]!, command.slice(1), {
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', PILOT_LOG_LEVEL: 'debug', ...Object.fromEntries(Object.entries(env).filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) },
     stdio: ['ignore', 'pipe', 'pipe'],
