@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 what="${1:-run}"
 
 need_pkgs=()
-want() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
+want() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || need_pkgs+=("$2"); }
 want haproxy haproxy
 want unshare util-linux
 want ps procps
@@ -25,7 +25,7 @@ if [ "$what" = test ]; then
   want mmdebstrap mmdebstrap
   want newuidmap uidmap
   want fuser psmisc
-  want netavark netavark
+  want /usr/lib/podman/netavark netavark
   want iptables iptables
   want nsenter util-linux
 fi
