@@ -200,6 +200,13 @@ test('a program that exits 1 is restarted with backoff', async () => {
   assert.ok(p.lines.some((l) => l.includes('flaky ran') && l.includes('flaky')), 'program output is attributed');
 });
 
+test("helper programs do not get haproxy-pilot's secrets", async () => {
+  const p = await pilot({ STATS_AUTH: 'basic', STATS_PASSWORD: 'not-for-programs-4d1f', PROGRAM_ENVCHECK: `sh -c 'echo "password=[$STATS_PASSWORD] path=[$PATH]"'`, PROGRAM_ENVCHECK_RESTART: 'never' });
+  const line = await p.waitForLine((l) => l.includes('[envcheck]') && l.includes('password='));
+  assert.match(line, /password=\[\] path=\[\/.+\]/, 'the secret is gone, the rest of the environment is there');
+  assert.ok(!p.lines.some((l) => l.includes('not-for-programs-4d1f')), 'the secret appears nowhere in the output');
+});
+
 test("seed 003's config runs unchanged with its program lifted and supervised", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pilot-e2e-'));
   dirs.push(dir);

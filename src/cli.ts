@@ -70,7 +70,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const log = createLogger(command === 'run' ? config.log : { ...config.log, destination: io.stderr });
   try {
     if (command === 'run') return await runCommand(config, { log, reloadConfig: () => readConfig(io.env), onFatal: io.onFatal });
-    if (command === 'healthcheck') return await healthcheck(config.control);
+    if (command === 'healthcheck') {
+      // No control server, no health to read: report healthy rather than fail every probe.
+      if (config.control.disabled) {
+        io.stderr.write('healthcheck: PILOT_CONTROL_ADDR=off, nothing to check\n');
+        return ExitCode.OK;
+      }
+      return await healthcheck(config.control);
+    }
     const text = await renderOnce(config, log);
     if (command === 'render') {
       io.stdout.write(text);
@@ -93,6 +100,7 @@ async function renderOnce(config: PilotConfig, quiet: Logger): Promise<string> {
     hasPrometheus: features.prometheus && config.stats.prometheus,
     demo: demoPorts(config.demo),
     writeFiles: false,
+    log: quiet,
   });
   const sources = createSources(config, quiet);
   const pilot = createPilot({ log: quiet, sources, applier: { apply: async () => ({ ok: true, kind: 'none' }) }, build: (s) => builder.build(s), quietMinMs: 0, quietMaxMs: 0, staleAfterMs: config.sources.staleAfterMs });

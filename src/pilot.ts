@@ -100,6 +100,7 @@ export function createPilot(options: PilotOptions) {
         await clock.sleep(until - now);
         if (stopped) break;
       }
+      if (stopped) break;
       const req = pending;
       pending = undefined;
       const result = await pass(req);

@@ -10,6 +10,8 @@ import {
   parseHaproxyVersion,
   parseReloadAnswer,
   parseShowProc,
+  runtimeCommand,
+  type MasterCommandFn,
 } from './master-cli.js';
 import { isPilotError } from '../errors.js';
 
@@ -186,4 +188,22 @@ test('masterCommand: a peer that never closes hits the timeout; half-close is se
     server.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('runtimeCommand: prefixes @1 through the injected transport; no worker is E_MASTER_CLI', async () => {
+  const sent: [string, string, number | undefined][] = [];
+  let answer = 'web/a 1 127.0.0.1\n';
+  const command: MasterCommandFn = async (socket, cmd, options) => {
+    sent.push([socket, cmd, options?.timeoutMs]);
+    return answer;
+  };
+  assert.equal(await runtimeCommand('/run/m.sock', 'show servers state web', { timeoutMs: 1234, command }), answer);
+  assert.deepEqual(sent, [['/run/m.sock', '@1 show servers state web', 1234]]);
+  // What the master answers instead of forwarding when no worker runs (mid-restart).
+  answer = "Can't find the target PID matching the prefix '@1'\n";
+  await assert.rejects(runtimeCommand('/run/m.sock', 'show info', { command }), (err) => {
+    assert.ok(isPilotError(err, 'E_MASTER_CLI'));
+    assert.match(err.message, /"@1 show info": Can't find the target PID/);
+    return true;
+  });
 });

@@ -20,6 +20,9 @@ export interface MasterCommandOptions {
 
 export const DEFAULT_MASTER_CLI_TIMEOUT_MS = 5000;
 
+/** The shape of masterCommand, so callers can inject a fake transport. */
+export type MasterCommandFn = (socketPath: string, command: string, options?: MasterCommandOptions) => Promise<string>;
+
 /** Send one command to the master CLI and return the full answer text. */
 export function masterCommand(
   socketPath: string,
@@ -190,9 +193,10 @@ export function parseReloadAnswer(text: string): ReloadAnswer {
 export async function runtimeCommand(
   socketPath: string,
   command: string,
-  options: MasterCommandOptions = {},
+  options: MasterCommandOptions & { command?: MasterCommandFn } = {},
 ): Promise<string> {
-  const answer = await masterCommand(socketPath, `@1 ${command}`, options);
+  const { command: send = masterCommand, ...sendOptions } = options;
+  const answer = await send(socketPath, `@1 ${command}`, sendOptions);
   // The master answers this instead of forwarding when no worker runs (e.g. mid-restart).
   if (/^Can't find the target PID/m.test(answer)) {
     throw new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: "@1 ${command}": ${answer.trim()}`, {

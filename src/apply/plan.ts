@@ -8,6 +8,7 @@
  */
 import { isIP } from 'node:net';
 import type { DiscoveredBackend, DiscoveredServer } from '../state/model.js';
+import { SECTION_KEYWORDS } from '../supervise/program-sections.js';
 
 export type ServerState = 'ready' | 'drain' | 'maint';
 
@@ -124,8 +125,6 @@ export function runningAfter(kind: 'reload' | 'runtime', running: readonly Runni
   return out;
 }
 
-const SECTION = /^(global|defaults|frontend|backend|listen|resolvers|peers|userlist|program|mailers|http-errors|ring|cache|crt-store|traces|log-forward|fcgi-app)(\s|$)/;
-
 /**
  * The rendered file with the server lines of discovered backends reduced to their shape: name,
  * address, `weight N` and `disabled` masked, and identical masked lines kept once per section.
@@ -139,10 +138,8 @@ export function configSkeleton(text: string, backendNames: Iterable<string>): st
   let seen = new Set<string>();
   for (const raw of text.split('\n')) {
     const line = raw.trim();
-    const section = SECTION.exec(line);
-    if (section) {
-      const kind = section[1];
-      const name = line.split(/\s+/)[1] ?? '';
+    const [kind = '', name = ''] = line.split(/\s+/);
+    if (SECTION_KEYWORDS.has(kind)) {
       inDiscovered = (kind === 'backend' || kind === 'listen') && names.has(name);
       seen = new Set();
       out.push(line);

@@ -24,3 +24,10 @@ test('servers gone from the config and a changed port are dropped', () => {
   const kept = filterServerState(STATE, cfg);
   assert.ok(!/ one | two /.test(kept.split('\n').slice(2).join('\n')));
 });
+
+test('sections are found by keyword, indented or not, and comments and quotes follow HAProxy rules', () => {
+  const cfg = `backend myapp\nserver one 10.0.0.1:8080 check # a comment with backend x\n  server two "10.0.0.2:8080"\nfrontend fe\n  bind :80\n`;
+  const kept = filterServerState(STATE, cfg).split('\n');
+  assert.ok(kept.some((l) => l.startsWith('3 myapp 1 one ')));
+  assert.ok(kept.some((l) => l.startsWith('3 myapp 2 two ')));
+});

@@ -66,6 +66,15 @@ test('durations, booleans and control off', () => {
   assert.deepEqual(errorsOf({ PILOT_QUIET_MIN: '5s', PILOT_QUIET_MAX: '1s' }), ['PILOT_QUIET_MIN: 5000ms is longer than PILOT_QUIET_MAX (1000ms)']);
 });
 
+test('PILOT_STOP_DELAY must be shorter than PILOT_STOP_TIMEOUT', () => {
+  const expected = (d: number, t: number) => [
+    `PILOT_STOP_DELAY: ${d}ms is not shorter than PILOT_STOP_TIMEOUT (${t}ms); HAProxy would be killed before its soft-stop`,
+  ];
+  assert.deepEqual(errorsOf({ PILOT_STOP_DELAY: '10s' }), expected(10000, 8000));
+  assert.deepEqual(errorsOf({ PILOT_STOP_DELAY: '3s', PILOT_STOP_TIMEOUT: '3s' }), expected(3000, 3000));
+  assert.equal(load({ PILOT_STOP_DELAY: '2999ms', PILOT_STOP_TIMEOUT: '3s' }).haproxy.stopDelayMs, 2999);
+});
+
 test('*_FILE secrets: read the file, trim one trailing newline; both set is an error', () => {
   const files = { '/s/pw': 'occspass\n', '/s/tok1': 'tok\n', '/s/tok': 'tok\n\n', '/s/etcd': 'e\r\n' };
   const c = load({ STATS_PASSWORD_FILE: '/s/pw', KV_URL: 'http://kv:8500', KV_TOKEN_FILE: '/s/tok1', ETCD_NODE: 'etcd', ETCD_PASSWORD_FILE: '/s/etcd' }, files);

@@ -116,6 +116,11 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
 
   const q = config.apply;
   if (q.quietMinMs > q.quietMaxMs) L.errors.push(`PILOT_QUIET_MIN: ${q.quietMinMs}ms is longer than PILOT_QUIET_MAX (${q.quietMaxMs}ms)`);
+  const h = config.haproxy;
+  // The master is armed to be SIGKILLed at the stop timeout: a delay that long never soft-stops HAProxy.
+  if (h.stopDelayMs >= h.stopTimeoutMs) {
+    L.errors.push(`PILOT_STOP_DELAY: ${h.stopDelayMs}ms is not shorter than PILOT_STOP_TIMEOUT (${h.stopTimeoutMs}ms); HAProxy would be killed before its soft-stop`);
+  }
   L.errors.push(...unusedLeaves(yaml));
   if (L.errors.length > 0) {
     throw new PilotError('E_CONFIG', L.errors.join('\n'), { details: { errors: [...L.errors] } });

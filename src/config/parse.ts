@@ -6,7 +6,7 @@
  * src/state/validate.ts (E_VALUE), which the loader folds into its E_CONFIG report.
  */
 import { PilotError } from '../errors.js';
-import { showValue, validHost, validHostPort, validPort } from '../state/validate.js';
+import { showValue, validHostPort, validPort } from '../state/validate.js';
 
 /** A value as found in a layer: env values are strings, yaml lists arrive as string arrays. */
 export type Raw = string | string[];
@@ -73,12 +73,6 @@ export const portOrZero: Parser<number> = (raw, what) => validPort(what, scalar(
 
 export const hostPort: Parser<{ host: string; port: number }> = (raw, what) => validHostPort(what, scalar(raw, what).trim());
 
-export const hostPortList: Parser<{ host: string; port: number }[]> = (raw, what) => {
-  const items = list(raw);
-  if (items.length === 0) throw configError(what, raw, 'a list of host:port');
-  return items.map((item) => validHostPort(what, item));
-};
-
 /**
  * A listen address: `127.0.0.1:8081`, `[::1]:8081`, `*:8081`, `:8081` or `8081`.
  * Address '' means all addresses (rendered `bind :8081`).
@@ -99,8 +93,6 @@ export const controlAddr: Parser<{ host: string; port: number; disabled?: boolea
   const b = bindAddr(text, what);
   return { host: b.address === '' ? '0.0.0.0' : b.address, port: b.port };
 };
-
-export const hostName: Parser<string> = (raw, what) => validHost(what, scalar(raw, what).trim());
 
 /** An absolute path (not written into haproxy.cfg; those use validFilePath). */
 export const absPath: Parser<string> = (raw, what) => {

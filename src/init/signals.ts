@@ -9,8 +9,6 @@ export interface SignalSource {
 
 /** What a signal sent to haproxy-pilot asks for. */
 export type SignalIntent = 'graceful-stop' | 'fast-stop' | 'reload' | 'relay' | 'ignore';
-/** Alias of SignalIntent (the name src/run/run.ts imports). */
-export type Intent = SignalIntent;
 /** The intents handed to the caller; 'ignore' is handled (logged) here. */
 export type ActionIntent = Exclude<SignalIntent, 'ignore'>;
 export type RunState = 'running' | 'graceful-stop' | 'fast-stop';

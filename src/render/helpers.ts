@@ -11,8 +11,8 @@
 import { posix } from 'node:path';
 import type Handlebars from 'handlebars';
 import { PilotError } from '../errors.js';
-import { validHost, validHostPort, validName, validPath, validPort, validText } from '../state/validate.js';
-import { addr, formatDuration } from './view.js';
+import { validHost, validName, validPath, validPort, validText } from '../state/validate.js';
+import { formatDuration, validHostPortText } from './view.js';
 
 interface HelperOptions {
   data: { root: { keys: Record<string, string>; env: Record<string, string> } };
@@ -128,10 +128,7 @@ export function registerHelpers(hb: typeof Handlebars): void {
   reg('name', (v) => validName('name', needString('name', v)));
   reg('host', (v) => validHost('host', needString('host', v)));
   reg('port', (v) => String(validPort('port', needString('port', v))));
-  reg('hostport', (v) => {
-    const hp = validHostPort('hostport', needString('hostport', v));
-    return addr(hp.host, hp.port);
-  });
+  reg('hostport', (v) => validHostPortText('hostport', needString('hostport', v)));
   reg('path', (v) => validPath('path', needString('path', v)));
   reg('dur', (v) => {
     if (typeof v !== 'number') throw new PilotError('E_VALUE', `dur: expected milliseconds, got ${JSON.stringify(v)}`);

@@ -44,7 +44,8 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
-function validHostPortText(what: string, value: string): string {
+/** A validated `host:port` as it goes into haproxy.cfg (IPv6 bracketed). */
+export function validHostPortText(what: string, value: string): string {
   const hp = validHostPort(what, value);
   return addr(hp.host, hp.port);
 }

@@ -8,14 +8,16 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { PilotConfig, ProgramSpec } from '../config/types.js';
+import type { Applier } from '../apply/applier.js';
 import type { ExitInfo } from '../supervise/types.js';
 import { ExitCode, childExitCode } from '../init/exit-code.js';
 import { describeError, isPilotError, PilotError } from '../errors.js';
 import { createReaper } from '../init/reaper.js';
 import { loadLibc } from '../init/libc.js';
-import { installSignalHandlers, nextIntent, type Intent } from '../init/signals.js';
+import { installSignalHandlers, nextIntent, type SignalIntent } from '../init/signals.js';
 import { createHaproxyMaster } from '../supervise/haproxy.js';
 import { createProgramSupervisor } from '../supervise/programs.js';
+import { spawnWithExeca } from '../supervise/child.js';
 import { createApplier } from '../apply/applier.js';
 import { checkConfig } from '../apply/check.js';
 import { writeAtomic } from '../apply/write.js';
@@ -54,7 +56,7 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
   let state: 'running' | 'graceful-stop' | 'fast-stop' = 'running';
   let onReloadSignal: (signal: string) => void = () => log.warn('reload signal before start-up finished: ignored');
   let relay: (signal: NodeJS.Signals) => void = () => {};
-  const uninstallSignals = installSignalHandlers((intent: Intent, signal: NodeJS.Signals) => {
+  const uninstallSignals = installSignalHandlers((intent: SignalIntent, signal: NodeJS.Signals) => {
     const next = nextIntent(state, intent);
     if (next === 'graceful-stop' || next === 'fast-stop') {
       if (next !== state) log.info({ signal }, `${signal}: ${next}`);
@@ -65,7 +67,12 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     else log.info({ signal }, `${signal} ignored while stopping`);
   }, process, log.child({ component: 'signals' }));
 
-  const programs = createProgramSupervisor({ log: log.child({ component: 'programs' }), specs: [] });
+  // Helper programs get the environment without haproxy-pilot's secrets (config.env has none).
+  const programs = createProgramSupervisor({
+    log: log.child({ component: 'programs' }),
+    specs: [],
+    spawn: (file, args, options) => spawnWithExeca(file, args, { ...options, env: { ...config.env } }),
+  });
   let master: ReturnType<typeof createHaproxyMaster> | undefined;
   let stopControl: () => Promise<void> = async () => {};
   const sources = createSources(config, log);
@@ -75,25 +82,39 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     applier: { apply: (c, r, o) => applyVia(c, r, o) },
     build: async (snapshots, reread) => {
       if (!reread) return builder.build(snapshots);
-      // SIGHUP / POST /reload: pilot.yaml, *_FILE secrets, templates and HAPROXY_CONFIG are read
-      // again; any error keeps everything running as it is.
+      // SIGHUP / POST /reload: pilot.yaml, STATS_PASSWORD_FILE, templates, HAPROXY_CONFIG and
+      // programs are read again. The new settings are taken only once they render: any error
+      // keeps everything as it was. (Sources keep the settings they started with.)
       const next = io.reloadConfig();
       const credentials = await statsCredentials(next.stats);
-      builder.reloadTemplates(next.templatesDir);
-      Object.assign(builderContext, { config: next, statsPassword: credentials.password });
+      const nextBuilder = createCandidateBuilder({ ...builder.context, config: next, statsPassword: credentials.password });
+      const built = await nextBuilder.build(snapshots);
+      builder = nextBuilder;
       config = next;
-      const built = await builder.build(snapshots);
-      programs.setSpecs(programSpecs(config, built.liftedPrograms, builderContext.demo));
+      programs.setSpecs(programSpecs(config, built.liftedPrograms, builder.context.demo));
+      logLiftWarnings(built.liftWarnings);
       return built;
     },
     quietMinMs: config.apply.quietMinMs,
     quietMaxMs: config.apply.quietMaxMs,
     staleAfterMs: config.sources.staleAfterMs,
   });
-  let applyVia: (c: Candidate, reason: string, o: { force: boolean }) => Promise<PassResult> = async () => ({ ok: false, kind: 'none' });
+  // Passes asked for before HAProxy runs (sources answer during start-up) wait for the applier;
+  // the first build already used their data, so such a pass usually finds nothing to change.
+  let applierReady!: (applier: Applier | undefined) => void;
+  const applierPromise = new Promise<Applier | undefined>((resolve) => (applierReady = resolve));
+  const applyVia = async (candidate: Candidate, reason: string, options: { force: boolean }): Promise<PassResult> => {
+    const applier = await applierPromise;
+    if (!applier) return { ok: false, kind: 'none', error: { code: 'E_INTERNAL', message: 'stopping' } };
+    const result = await applier.apply(candidate, reason, options);
+    if (result.kind === 'reload' && result.ok) programs.onHaproxyReload();
+    return result;
+  };
 
-  const builderContext = { config, statsPassword: undefined as string | undefined, hasPrometheus: false, demo: undefined as DemoPorts | undefined };
   let builder!: ReturnType<typeof createCandidateBuilder>;
+  const logLiftWarnings = (warnings: readonly string[]) => {
+    for (const warning of warnings) log.warn({ config: config.haproxy.userConfig }, warning);
+  };
 
   // A stop that arrives during start-up lets the current step finish, then start-up goes no
   // further, and shutdown waits for it: nothing is started behind shutdown's back.
@@ -108,26 +129,32 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     if (credentials.generatedFile) {
       log.warn({ file: credentials.generatedFile, user: config.stats.user }, `no STATS_PASSWORD given: the stats page password is in ${credentials.generatedFile}`);
     }
-    builderContext.statsPassword = credentials.password;
-    builderContext.hasPrometheus = features.prometheus && config.stats.prometheus;
-    builderContext.demo = demoPorts(config.demo);
-    builder = createCandidateBuilder(builderContext);
+    builder = createCandidateBuilder({
+      config,
+      statsPassword: credentials.password,
+      hasPrometheus: features.prometheus && config.stats.prometheus,
+      demo: demoPorts(config.demo),
+      log: log.child({ component: 'render' }),
+    });
 
     // Sources first, so the first config HAProxy runs already has the discovered backends.
+    alive();
     pilot.startSources();
     await pilot.firstAnswers(config.apply.quietMaxMs + 5000);
     const stateFile = config.global.serverStateFile ? join(config.haproxy.runDir, 'server-state') : undefined;
     if (stateFile) await ensureServerStateFile(stateFile);
     const first = await builder.build(pilot.snapshots());
+    logLiftWarnings(first.liftWarnings);
     await writeAtomic(config.haproxy.configPath, first.text);
     await checkConfig({ bin: config.haproxy.bin, path: config.haproxy.configPath });
     alive();
 
-    programs.setSpecs(programSpecs(config, first.liftedPrograms, builderContext.demo));
+    const demo = builder.context.demo;
+    programs.setSpecs(programSpecs(config, first.liftedPrograms, demo));
     alive();
     programs.start();
     // The demo's backend is up before HAProxy's first health check, so the first request is served.
-    if (builderContext.demo) await waitForPort(builderContext.demo.backendPort, 5000);
+    if (demo) await waitForPort(demo.backendPort, 5000);
 
     master = createHaproxyMaster({
       bin: config.haproxy.bin,
@@ -146,11 +173,7 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
 
     const reloader = stateFile ? withServerState(m, { stateFile, configPath: config.haproxy.configPath }, log.child({ component: 'apply' })) : m;
     const applier = createApplier({ master: reloader, bin: config.haproxy.bin, runDir: config.haproxy.runDir, configPath: config.haproxy.configPath, log: log.child({ component: 'apply' }), initial: first });
-    applyVia = async (candidate, reason, options) => {
-      const result = await applier.apply(candidate, reason, options);
-      if (result.kind === 'reload' && result.ok) programs.onHaproxyReload();
-      return result;
-    };
+    applierReady(applier);
     relay = (signal) => m.signal(signal);
     onReloadSignal = (signal) => void pilot.request(`signal ${signal}`, { force: true, reread: true });
 
@@ -162,7 +185,8 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
         status: () => ({ version: VERSION, haproxy: m.status(), lastPass: pilot.lastPass() ?? null, apply: applier.status(), sources: pilot.sources(), programs: programs.status() }),
         health: () => healthReasons(m.status(), pilot.lastPass(), pilot.unhealthySources()),
         reload: () => pilot.request('POST /reload', { force: true, reread: true }),
-        metrics: () => ({ apply: applier.status(), sources: pilot.sources(), version: VERSION }),
+        // last_apply_success follows the last pass, which also counts render failures (as /health).
+        metrics: () => ({ apply: { ...applier.status(), lastApply: pilot.lastPass() }, sources: pilot.sources(), version: VERSION }),
       });
       stopControl = control.close;
     }
@@ -189,6 +213,7 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
 
     const deadline = Date.now() + config.haproxy.stopTimeoutMs;
     stopping = true;
+    applierReady(undefined);
     await pilot.stop().catch((err) => log.warn({ err }, 'stopping the sources failed'));
     await started.catch(() => {});
     await stopControl().catch(() => {});
@@ -226,8 +251,9 @@ function detailsOf(err: unknown): unknown {
 export function exitCodeFor(err: unknown): number {
   if (isPilotError(err, 'E_CONFIG') || isPilotError(err, 'E_TEMPLATE') || isPilotError(err, 'E_VALUE') || isPilotError(err, 'E_CHECK')) return ExitCode.CONFIG;
   if (isPilotError(err, 'E_HAPROXY')) {
-    const exit = err.details?.exit as ExitInfo | undefined;
-    return exit ? childExitCode(exit.code, exit.signal) : ExitCode.UNAVAILABLE;
+    // The master exited before it was ready: its own code; HAProxy missing: EX_UNAVAILABLE.
+    const exit = err.details as { code?: number | null; signal?: NodeJS.Signals | null } | undefined;
+    return exit && (typeof exit.code === 'number' || exit.signal) ? childExitCode(exit.code ?? null, exit.signal ?? null) : ExitCode.UNAVAILABLE;
   }
   return ExitCode.INTERNAL;
 }

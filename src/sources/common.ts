@@ -3,7 +3,7 @@
  * turning keys into a Snapshot through a layout (logging what the layout skipped).
  */
 import type { Logger } from '../log.js';
-import type { Layout } from '../state/layout.js';
+import type { Layout, LayoutResult } from '../state/layout.js';
 import type { Snapshot } from './source.js';
 
 export interface SourceClock {
@@ -55,7 +55,11 @@ export function safeCause(err: unknown, secrets: readonly (string | undefined)[]
 
 /** Runs the layout over the keys and logs each skipped key once per snapshot. */
 export function buildSnapshot(source: string, at: number, keys: Record<string, string>, layout: Layout, log: Logger): Snapshot {
-  const result = layout(keys);
+  return snapshotOf(source, at, keys, layout(keys), log);
+}
+
+/** A Snapshot from a layout's result, logging each skipped key once. */
+export function snapshotOf(source: string, at: number, keys: Record<string, string>, result: LayoutResult, log: Logger): Snapshot {
   for (const s of result.skipped) log.warn({ key: s.key }, `${source}: skipped ${s.reason}`);
   const snapshot: Snapshot = { source, at, keys, backends: result.backends };
   if (result.files !== undefined && Object.keys(result.files).length > 0) snapshot.files = result.files;

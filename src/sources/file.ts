@@ -15,7 +15,7 @@ import { PilotError } from '../errors.js';
 import type { FileSourceSettings } from '../config/types.js';
 import { fileLayout, flattenKeys } from '../state/file-layout.js';
 import type { Source, SourceSink } from './source.js';
-import { systemClock, type SourceClock } from './common.js';
+import { snapshotOf, systemClock, type SourceClock } from './common.js';
 
 export interface FileSourceDeps {
   log: Logger;
@@ -112,9 +112,9 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
     try {
       const { doc, locate } = parseDiscoveryFile(path, text);
       const result = fileLayout(doc, { source: name, locate });
-      for (const s of result.skipped) log.warn({ key: s.key }, `${name}: skipped ${s.reason}`);
+      const snapshot = snapshotOf(name, clock.now(), flattenKeys(doc), result, log);
       lastError = undefined;
-      sink?.snapshot({ source: name, at: clock.now(), keys: flattenKeys(doc), backends: result.backends });
+      sink?.snapshot(snapshot);
     } catch (err) {
       fail((err as Error).message, err);
     }

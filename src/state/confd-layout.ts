@@ -16,7 +16,8 @@
  */
 import type { DiscoveredBackend } from './model.js';
 import { showValue, validHost, validName, validPath, validPort } from './validate.js';
-import { absolutePrefix, reasonOf, type LayoutResult, type Skipped } from './layout.js';
+import { absolutePrefix, type LayoutResult, type Skipped } from './layout.js';
+import { describeError } from '../errors.js';
 
 export interface ConfdLayoutOptions {
   /** `/haproxy-<id>`. */
@@ -96,7 +97,7 @@ export function confdLayout(keys: Readonly<Record<string, string>>, options: Con
         source: options.source,
       });
     } catch (err) {
-      skipped.push({ key, reason: reasonOf(err) });
+      skipped.push({ key, reason: describeError(err) });
     }
   }
 
@@ -121,7 +122,7 @@ export function confdLayout(keys: Readonly<Record<string, string>>, options: Con
         source: options.source,
       });
     } catch (err) {
-      skipped.push({ key, reason: reasonOf(err) });
+      skipped.push({ key, reason: describeError(err) });
     }
   }
 
@@ -135,7 +136,7 @@ export function confdLayout(keys: Readonly<Record<string, string>>, options: Con
       // The name becomes a file name: the NAME grammar has no '/' and cannot be '.' or '..'.
       files[`${validName(key, certName)}.pem`] = validPem(key, keys[key]!);
     } catch (err) {
-      skipped.push({ key, reason: reasonOf(err) });
+      skipped.push({ key, reason: describeError(err) });
     }
   }
   return { backends, files, skipped };

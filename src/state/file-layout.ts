@@ -16,7 +16,8 @@
  */
 import type { DiscoveredBackend, DiscoveredServer } from './model.js';
 import { showValue, toName, validHost, validHostPort, validName, validPath, validPort } from './validate.js';
-import { reasonOf, type LayoutResult, type Skipped } from './layout.js';
+import type { LayoutResult, Skipped } from './layout.js';
+import { describeError } from '../errors.js';
 
 export interface FileLayoutOptions {
   source: string;
@@ -131,7 +132,7 @@ export function fileLayout(doc: unknown, options: FileLayoutOptions): LayoutResu
     try {
       backends.push(service(name, raw, locate(['services', name]), options.source));
     } catch (err) {
-      skipped.push({ key: `services.${name}`, reason: reasonOf(err) });
+      skipped.push({ key: `services.${name}`, reason: describeError(err) });
     }
   }
   return { backends, skipped };

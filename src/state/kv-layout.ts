@@ -6,7 +6,8 @@
  */
 import type { DiscoveredBackend, DiscoveredServer } from './model.js';
 import { toName, validHostPort, validName, showValue } from './validate.js';
-import { absolutePrefix, reasonOf, type LayoutResult, type Skipped } from './layout.js';
+import { absolutePrefix, type LayoutResult, type Skipped } from './layout.js';
+import { describeError } from '../errors.js';
 
 export interface KvLayoutOptions {
   /** The key prefix (OCCS_BACKEND_KEY), with or without leading/trailing '/'. */
@@ -50,7 +51,7 @@ export function kvLayout(keys: Readonly<Record<string, string>>, options: KvLayo
       seen.add(serverName);
       servers.push({ name: serverName, host, port });
     } catch (err) {
-      skipped.push({ key, reason: reasonOf(err) });
+      skipped.push({ key, reason: describeError(err) });
     }
   }
   const backend: DiscoveredBackend = { name, mode: 'http', servers, source: options.source };

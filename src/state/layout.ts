@@ -21,11 +21,6 @@ export interface LayoutResult {
 /** A layout turns absolute '/'-prefixed keys into backends. */
 export type Layout = (keys: Readonly<Record<string, string>>) => LayoutResult;
 
-/** The message of a validator's error, or a description of anything else thrown. */
-export function reasonOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** '/a/b/' and 'a/b' both become '/a/b' (keys in snapshots are absolute, without a trailing '/'). */
 export function absolutePrefix(prefix: string): string {
   const trimmed = prefix.replace(/^\/+|\/+$/g, '');

@@ -14,13 +14,14 @@ import {
   parseHaproxyVersion,
   parseReloadAnswer,
   parseShowProc,
-  type MasterCommandOptions,
+  runtimeCommand,
+  type MasterCommandFn,
   type ShowProc,
 } from '../apply/master-cli.js';
 import { spawnWithExeca, type ChildExit, type ChildHandle, type SpawnFn } from './child.js';
 import type { ExitInfo, HaproxyMaster, MasterStatus, ReloadResult } from './types.js';
 
-export type MasterCommandFn = (socketPath: string, command: string, options?: MasterCommandOptions) => Promise<string>;
+export type { MasterCommandFn };
 
 export interface HaproxyMasterOptions {
   bin: string;
@@ -305,13 +306,7 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
   return {
     start,
     reload,
-    runtime: async (cmd: string) => {
-      const answer = await command(options.masterSocket, `@1 ${cmd}`, { timeoutMs: cliTimeoutMs });
-      if (/^Can't find the target PID/m.test(answer)) {
-        throw new PilotError('E_MASTER_CLI', `master CLI "@1 ${cmd}": ${answer.trim()}`, { details: { command: cmd } });
-      }
-      return answer;
-    },
+    runtime: (cmd: string) => runtimeCommand(options.masterSocket, cmd, { timeoutMs: cliTimeoutMs, command }),
     masterCommand: (cmd: string) => command(options.masterSocket, cmd, { timeoutMs: cliTimeoutMs }),
     status,
     stop,

@@ -8,6 +8,10 @@
  */
 import type { ProgramSpec } from '../config/types.js';
 import { PilotError } from '../errors.js';
+import { splitConfigWords } from '../config/command-line.js';
+
+// program-sections.test.ts imports splitConfigWords from here.
+export { splitConfigWords };
 
 /** Keywords that open a section (HAProxy 2.0–3.x, cfgparse registrations). */
 export const SECTION_KEYWORDS: ReadonlySet<string> = new Set([
@@ -39,10 +43,6 @@ export interface LiftResult {
   /** Keywords in program sections that haproxy-pilot does not carry over. */
   warnings: string[];
 }
-
-import { splitConfigWords } from '../config/command-line.js';
-
-export { splitConfigWords };
 
 export const LIFTED_PREFIX = '# [haproxy-pilot: program lifted] ';
 

@@ -246,3 +246,35 @@ test('setSpecs after start: removed stopped, changed restarted, new started', as
     ],
   );
 });
+
+test('setSpecs: a program removed and re-added while its old instance is stopping comes back once it exits', async () => {
+  const { sup, children } = setup([spec('a'), spec('b')]);
+  sup.start();
+  sup.setSpecs([spec('b')]);
+  assert.deepEqual(children[0]!.signals, ['SIGTERM']);
+  sup.setSpecs([spec('a'), spec('b')]);
+  // Not started twice: the new instance waits for the old one to end.
+  assert.equal(children.length, 2);
+  children[0]!.exit({ signal: 'SIGTERM' });
+  await tick();
+  assert.equal(children.length, 3);
+  assert.equal(children[2]!.file, '/bin/a');
+  assert.deepEqual(
+    sup.status().map((s) => [s.name, s.state, s.pid]),
+    [
+      ['a', 'running', children[2]!.pid],
+      ['b', 'running', children[1]!.pid],
+    ],
+  );
+});
+
+test('setSpecs: a program changed and then removed while stopping is not relaunched', async () => {
+  const { sup, children } = setup([spec('a'), spec('b')]);
+  sup.start();
+  sup.setSpecs([spec('a', { command: ['/bin/a', '--new'] }), spec('b')]);
+  sup.setSpecs([spec('b')]);
+  children[0]!.exit({ signal: 'SIGTERM' });
+  await tick();
+  assert.equal(children.length, 2);
+  assert.deepEqual(sup.status().map((s) => s.name), ['b']);
+});

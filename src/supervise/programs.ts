@@ -142,12 +142,7 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
     }
     if (p.removed) {
       p.state = 'stopped';
-      procs = procs.filter((q) => q !== p);
-      if (p.relaunch && !stopping) {
-        const fresh = newProc(p.relaunch);
-        procs.push(fresh);
-        launch(fresh);
-      }
+      replaceProc(p, stopping ? undefined : p.relaunch);
       return;
     }
     if (stopping || p.state === 'stopping') {
@@ -186,6 +181,15 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
     return { spec, restarts: 0, state: 'stopped', startedAt: 0, failures: 0 };
   }
 
+  /** Drop `p` from the list and, when `spec` is given, launch a fresh instance of it (at the end of the start order). */
+  function replaceProc(p: Proc, spec: ProgramSpec | undefined): void {
+    procs = procs.filter((q) => q !== p);
+    if (!spec) return;
+    const fresh = newProc(spec);
+    procs.push(fresh);
+    launch(fresh);
+  }
+
   /** Ask the current instance to end (SIGTERM) and SIGKILL its group if it ignores that. */
   function terminate(p: Proc, timeoutMs: number): void {
     const child = p.child;
@@ -218,24 +222,28 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
     const byName = new Map(next.map((s) => [s.name, s]));
     for (const p of [...procs]) {
       const want = byName.get(p.spec.name);
+      if (p.removed) {
+        // The old instance is still stopping (removed procs always have a child: without one they
+        // are dropped at once). What comes up once it exits is whatever this list says, even when
+        // `want` equals the spec it was removed with.
+        if (want) {
+          p.removed = false;
+          p.relaunch = want;
+        } else p.relaunch = undefined;
+        continue;
+      }
       if (want && JSON.stringify(want) === JSON.stringify(p.spec)) continue;
       p.removed = true;
       if (want) p.relaunch = want;
       if (p.timer !== undefined) clock.clearTimeout(p.timer);
       p.timer = undefined;
       if (p.child) terminate(p, restartStopTimeoutMs);
-      else {
-        procs = procs.filter((q) => q !== p);
-        if (want) {
-          const fresh = newProc(want);
-          procs.push(fresh);
-          launch(fresh);
-        }
-      }
+      else replaceProc(p, want);
     }
+    // A relaunch always carries its proc's name, so `known` covers pending relaunches too.
     const known = new Set(procs.map((p) => p.spec.name));
     for (const s of next) {
-      if (known.has(s.name) || [...procs].some((p) => p.relaunch?.name === s.name)) continue;
+      if (known.has(s.name)) continue;
       const fresh = newProc(s);
       procs.push(fresh);
       launch(fresh);
@@ -247,7 +255,8 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
     for (const p of procs) {
       if (!p.spec.startOnReload || p.removed) continue;
       if (p.child) {
-        p.relaunch = p.spec;
+        // Keep a relaunch already pending (a re-added program whose old instance is stopping).
+        p.relaunch ??= p.spec;
         terminate(p, restartStopTimeoutMs);
       } else if (p.state !== 'stopping') {
         if (p.timer !== undefined) clock.clearTimeout(p.timer);
