@@ -123,7 +123,9 @@ export async function runCommand(initial: PilotConfig, io: RunIo): Promise<numbe
     if (stopping) throw new PilotError('E_INTERNAL', 'start-up interrupted by a stop');
   };
   const started = (async (): Promise<void> => {
-    await mkdir(config.haproxy.runDir, { recursive: true, mode: 0o750 });
+    await mkdir(config.haproxy.runDir, { recursive: true, mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
+      throw new PilotError('E_CONFIG', `PILOT_RUN_DIR: cannot create ${config.haproxy.runDir} (${err.code ?? err.message})`, { cause: err });
+    });
     const features = await probeHaproxy(config.haproxy.bin);
     const credentials = await statsCredentials(config.stats);
     if (credentials.generatedFile) {
