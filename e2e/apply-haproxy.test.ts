@@ -14,6 +14,7 @@ import { silentLogger } from '../src/log.js';
 import type { DiscoveredBackend, DiscoveredServer } from '../src/state/model.js';
 import { createApplier, type Applier, type ApplyCandidate } from '../src/apply/applier.js';
 import { createTestMaster, type TestMaster } from './support/apply-haproxy.js';
+import { freePort } from './support/ports.js';
 
 const BIN = process.env.HAPROXY_BIN ?? 'haproxy';
 
@@ -29,13 +30,6 @@ function listenHttp(name: string): Promise<HttpServer> {
 
 const portOf = (s: HttpServer | TcpServer): number => (s.address() as { port: number }).port;
 
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, () => r()));
-  const port = portOf(s);
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** GET on a fresh connection (agent: false) through HAProxy. */
 function fetchBody(port: number): Promise<string> {

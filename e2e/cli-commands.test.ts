@@ -9,14 +9,8 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { launchPilot, runPilotCommand, tempDir, jsonLines, MAIN } from './support/render-harness.js';
+import { freePort } from './support/ports.js';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('render prints the config and has no side effects', async (t) => {
   const dir = await tempDir(t, 'pilot-cli-render-');

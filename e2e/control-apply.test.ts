@@ -5,7 +5,6 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,16 +13,10 @@ import { createApplier, type Applier, type ApplyCandidate } from '../src/apply/a
 import { startControlServer, type ControlServer } from '../src/control/server.js';
 import { healthcheck } from '../src/control/healthcheck.js';
 import { createTestMaster, type TestMaster } from './support/apply-haproxy.js';
+import { freePort } from './support/ports.js';
 
 const BIN = process.env.HAPROXY_BIN ?? 'haproxy';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function render(fePort: number, serverPort: number, extra = ''): ApplyCandidate {
   const text = [
