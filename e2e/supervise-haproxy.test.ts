@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { isPilotError } from '../src/errors.js';
-import { showProc } from '../src/apply/master-cli.js';
-import type { ReloadResult } from '../src/supervise/types.js';
+import { showProc } from '../src/haproxy/master-cli.js';
+import type { ReloadResult } from '../src/haproxy/master.js';
 import { prepareMaster } from './support/supervise-haproxy.js';
 import { freePort, httpGet, pidAlive, proxyConfig, startBackend, waitFor } from './support/supervise-helpers.js';
 

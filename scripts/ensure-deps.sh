@@ -44,6 +44,7 @@ fi
 # Build when any source is newer than the last build.
 if [ ! -f dist/.built ] || [ -n "$(find src e2e bench tsconfig.json package.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
   echo "ensure-deps: building" >&2
+  rm -rf dist  # a moved or deleted file must not leave its old build (and tests) behind
   npx tsc -p tsconfig.json
   touch dist/.built
 fi

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
-import type { ExitInfo, HaproxyMaster, MasterStatus, ReloadResult } from '../../src/supervise/types.js';
+import type { ExitInfo, HaproxyMaster, MasterStatus, ReloadResult } from '../../src/haproxy/master.js';
 
 export interface ShowProc {
   masterPid?: number;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { silentLogger } from '../../src/log.js';
 import { createHaproxyMaster, type HaproxyMasterOptions } from '../../src/supervise/haproxy.js';
-import type { HaproxyMaster } from '../../src/supervise/types.js';
+import type { HaproxyMaster } from '../../src/haproxy/master.js';
 import { makeTempDir } from './supervise-helpers.js';
 
 export interface LaunchedMaster {

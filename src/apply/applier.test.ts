@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PilotError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import type { DiscoveredBackend, DiscoveredServer } from '../state/model.js';
-import type { ExitInfo, HaproxyMaster, MasterStatus, ReloadResult } from '../supervise/types.js';
+import type { ExitInfo, HaproxyMaster, MasterStatus, ReloadResult } from '../haproxy/master.js';
 import type { CheckOptions } from './check.js';
 import { createApplier, runtimeAnswerOk, sha256, type ApplierOptions, type ApplyCandidate } from './applier.js';
 import type { BindPort } from './ports.js';

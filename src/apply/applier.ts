@@ -18,7 +18,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import { PilotError, type ErrorCode } from '../errors.js';
 import type { DiscoveredBackend } from '../state/model.js';
-import type { HaproxyMaster, ReloadResult } from '../supervise/types.js';
+import type { HaproxyMaster, ReloadResult } from '../haproxy/master.js';
 import { checkConfig, type ConfigChecker } from './check.js';
 import { configSkeleton, planApply, runningAfter, type Plan, type RunningBackend, type RuntimeOp } from './plan.js';
 import { bindPorts, checkPortsFree, type BindPort } from './ports.js';

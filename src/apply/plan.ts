@@ -8,7 +8,7 @@
  */
 import { isIP } from 'node:net';
 import type { DiscoveredBackend, DiscoveredServer } from '../state/model.js';
-import { SECTION_KEYWORDS } from '../supervise/program-sections.js';
+import { SECTION_KEYWORDS } from '../haproxy/config-words.js';
 
 export type ServerState = 'ready' | 'drain' | 'maint';
 

@@ -47,8 +47,8 @@ function fakeBind(busy: Record<string, string>) {
 
 test('checkPortsFree: only ports the running config does not hold are tried', async () => {
   const { tried, tryBind } = fakeBind({});
-  const current = bindPorts('bind :80\nbind 127.0.0.1:1936');
-  const next = bindPorts('bind :80\nbind 127.0.0.1:1936\nbind :8080\nbind 127.0.0.1:80');
+  const current = bindPorts('frontend f\n bind :80\n bind 127.0.0.1:1936');
+  const next = bindPorts('frontend f\n bind :80\n bind 127.0.0.1:1936\n bind :8080\n bind 127.0.0.1:80');
   const tested = await checkPortsFree(next, current, { tryBind });
   assert.deepEqual(tried, ['0.0.0.0:8080']);
   assert.deepEqual(keys(tested), ['0.0.0.0:8080']);
@@ -56,7 +56,7 @@ test('checkPortsFree: only ports the running config does not hold are tried', as
 
 test('checkPortsFree: a busy port is refused with E_PORT_BUSY naming it', async () => {
   const { tryBind } = fakeBind({ '0.0.0.0:8080': 'EADDRINUSE' });
-  await assert.rejects(checkPortsFree(bindPorts('bind :8080'), [], { tryBind }), (err: unknown) => {
+  await assert.rejects(checkPortsFree(bindPorts('frontend f\n bind :8080'), [], { tryBind }), (err: unknown) => {
     assert.ok(isPilotError(err, 'E_PORT_BUSY'));
     assert.match(err.message, /0\.0\.0\.0:8080/);
     assert.match(err.message, /in use/);
@@ -66,7 +66,7 @@ test('checkPortsFree: a busy port is refused with E_PORT_BUSY naming it', async 
 
 test('checkPortsFree: EACCES is not proof the port is busy', async () => {
   const { tried, tryBind } = fakeBind({ '0.0.0.0:80': 'EACCES' });
-  await checkPortsFree(bindPorts('bind :80'), [], { tryBind });
+  await checkPortsFree(bindPorts('frontend f\n bind :80'), [], { tryBind });
   assert.deepEqual(tried, ['0.0.0.0:80']);
 });
 

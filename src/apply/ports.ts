@@ -8,6 +8,7 @@
  */
 import { createServer } from 'node:net';
 import { PilotError } from '../errors.js';
+import { configSections } from '../haproxy/config-words.js';
 
 export interface BindPort {
   /** Normalised address: '0.0.0.0' for `:80`/`*:80`, '::' for `:::80`, else the literal. */
@@ -23,19 +24,6 @@ const TCP_PREFIX = /^(ipv4|ipv6|tcp|tcp4|tcp6)@/i;
 // Port ranges are legal (`:8000-8010`); cap the expansion so a typo cannot make us bind 60k ports.
 const MAX_RANGE = 256;
 
-function stripComment(line: string): string {
-  let quote: string | null = null;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote) {
-      if (c === quote) quote = null;
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === '\\') i++;
-    else if (c === '#') return line.slice(0, i);
-  }
-  return line;
-}
-
 function normaliseAddress(raw: string, family: 'ipv4' | 'ipv6' | undefined): string {
   let a = raw;
   if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
@@ -45,8 +33,9 @@ function normaliseAddress(raw: string, family: 'ipv4' | 'ipv6' | undefined): str
 
 /** One address of a bind line (`:80`, `0.0.0.0:80`, `:::443`, `ipv6@::1:8080`), or [] when not TCP. */
 function parseBindAddress(token: string): BindPort[] {
-  let t = token.replace(/^["']|["']$/g, '');
-  if (t === '' || t.includes('$')) return []; // env expansion: unknowable here
+  let t = token;
+  // A `$` left after word splitting is an environment expansion HAProxy would do: unknowable here.
+  if (t === '' || t.includes('$')) return [];
   if (t.startsWith('/') || SKIPPED_PREFIX.test(t)) return [];
   let family: 'ipv4' | 'ipv6' | undefined;
   const prefix = TCP_PREFIX.exec(t);
@@ -75,16 +64,16 @@ function parseBindAddress(token: string): BindPort[] {
 export function bindPorts(cfgText: string): BindPort[] {
   const seen = new Set<string>();
   const out: BindPort[] = [];
-  for (const rawLine of cfgText.split('\n')) {
-    const line = stripComment(rawLine).trim();
-    const m = /^bind\s+(\S+)/.exec(line);
-    if (!m?.[1]) continue;
-    for (const token of m[1].split(',')) {
-      for (const p of parseBindAddress(token)) {
-        const key = portKey(p);
-        if (seen.has(key)) continue;
-        seen.add(key);
-        out.push(p);
+  for (const section of configSections(cfgText)) {
+    for (const { words } of section.body) {
+      if (words[0] !== 'bind' || words[1] === undefined) continue;
+      for (const token of words[1].split(',')) {
+        for (const p of parseBindAddress(token)) {
+          const key = portKey(p);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push(p);
+        }
       }
     }
   }

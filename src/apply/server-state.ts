@@ -12,24 +12,18 @@
 import { isIP } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from '../log.js';
-import type { HaproxyMaster } from '../supervise/types.js';
+import type { HaproxyMaster } from '../haproxy/master.js';
 import { writeAtomic } from './write.js';
-import { splitConfigWords } from '../config/command-line.js';
-import { SECTION_KEYWORDS } from '../supervise/program-sections.js';
+import { configSections, isServerSection } from '../haproxy/config-words.js';
 
 /** `backend/server` → the address and port the config gives it. */
 export function configuredServers(cfg: string): Map<string, { host: string; port: string }> {
   const servers = new Map<string, { host: string; port: string }>();
-  let proxy: string | undefined;
-  for (const raw of cfg.split('\n')) {
-    // HAProxy's own word rules (quotes, escapes, comments); sections start with their keyword,
-    // indented or not.
-    const words = splitConfigWords(raw);
-    if (words.length === 0) continue;
-    if (SECTION_KEYWORDS.has(words[0]!)) proxy = words[0] === 'backend' || words[0] === 'listen' ? words[1] : undefined;
-    else if (proxy && words[0] === 'server' && words[1] && words[2]) {
+  for (const section of configSections(cfg).filter(isServerSection)) {
+    for (const { words } of section.body) {
+      if (words[0] !== 'server' || !words[1] || !words[2]) continue;
       const m = /^(.*):(\d+)$/.exec(words[2]);
-      if (m) servers.set(`${proxy}/${words[1]}`, { host: m[1]!.replace(/^\[|\]$/g, ''), port: m[2]! });
+      if (m) servers.set(`${section.name}/${words[1]}`, { host: m[1]!.replace(/^\[|\]$/g, ''), port: m[2]! });
     }
   }
   return servers;

@@ -3,7 +3,7 @@
  * their yaml mirrors `programs.<name>.<opt>`, `resolvers.<name>.<opt>`, `services.<name>.<opt>`.
  * Names from the environment are lower-cased; the environment wins per option.
  */
-import { splitConfigWords } from './command-line.js';
+import { splitConfigWords } from '../haproxy/config-words.js';
 import type { EnvRow, FamilyTable } from './env-table.js';
 import type { Layers, Found } from './layers.js';
 

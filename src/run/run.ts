@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { PilotConfig, ProgramSpec } from '../config/types.js';
 import type { Applier } from '../apply/applier.js';
-import type { ExitInfo } from '../supervise/types.js';
+import type { ExitInfo } from '../haproxy/master.js';
 import { ExitCode, childExitCode } from '../init/exit-code.js';
 import { describeError, isPilotError, PilotError } from '../errors.js';
 import { createReaper } from '../init/reaper.js';

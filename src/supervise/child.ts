@@ -4,7 +4,7 @@
  */
 import { execa } from 'execa';
 import type { Readable } from 'node:stream';
-import type { ExitInfo } from './types.js';
+import type { ExitInfo } from '../haproxy/master.js';
 
 export interface ChildExit extends ExitInfo {
   /** Set when the process could not be started at all (ENOENT, EACCES, bad uid…). */

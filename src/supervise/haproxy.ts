@@ -17,9 +17,9 @@ import {
   runtimeCommand,
   type MasterCommandFn,
   type ShowProc,
-} from '../apply/master-cli.js';
+} from '../haproxy/master-cli.js';
 import { spawnWithExeca, type ChildExit, type ChildHandle, type SpawnFn } from './child.js';
-import type { ExitInfo, HaproxyMaster, MasterStatus, ReloadResult } from './types.js';
+import type { ExitInfo, HaproxyMaster, MasterStatus, ReloadResult } from '../haproxy/master.js';
 
 export type { MasterCommandFn };
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LIFTED_PREFIX, liftProgramSections, splitConfigWords } from './program-sections.js';
+import { LIFTED_PREFIX, liftProgramSections } from './program-sections.js';
 import { isPilotError } from '../errors.js';
 
 // Seed 003 ("Reliable apps with (HA)Proxy — Part 3"), verbatim.
@@ -107,30 +107,4 @@ test('errors: no command, no name, duplicate', () => {
 test('a config without programs comes back unchanged', () => {
   const cfg = 'global\n  maxconn 10\ndefaults\n  mode http\n';
   assert.deepEqual(liftProgramSections(cfg, 'f'), { config: cfg, programs: [], warnings: [] });
-});
-
-test('splitConfigWords: HAProxy word rules', () => {
-  const table: [string, string[]][] = [
-    ['  command /bin/x -a  -b\t-c', ['command', '/bin/x', '-a', '-b', '-c']],
-    ['a "b c" d', ['a', 'b c', 'd']],
-    ["a 'b \"c\" $X' d", ['a', 'b "c" $X', 'd']],
-    ['a b\\ c', ['a', 'b c']],
-    ['a \\# b # comment', ['a', '#', 'b']],
-    ['a "#not comment"', ['a', '#not comment']],
-    ['a "" b', ['a', '', 'b']],
-    ['x "a\\"b"', ['x', 'a"b']],
-    ['x \\x41\\x42', ['x', 'AB']],
-    ['x a"b c"d', ['x', 'ab cd']],
-    ['   ', []],
-    ['# only a comment', []],
-  ];
-  for (const [line, words] of table) assert.deepEqual(splitConfigWords(line), words, line);
-});
-
-test('splitConfigWords: environment expansion only inside double quotes', () => {
-  const env = { PORT: '8081', EMPTY: '' };
-  assert.deepEqual(splitConfigWords('c "$PORT" "${PORT}x" $PORT \'$PORT\'', env), ['c', '8081', '8081x', '$PORT', '$PORT']);
-  assert.deepEqual(splitConfigWords('c "${UNSET-9}" "${EMPTY-7}" "${UNSET}"', env), ['c', '9', '7', '']);
-  // Without an env, text is kept as written.
-  assert.deepEqual(splitConfigWords('c "${PORT}"'), ['c', '${PORT}']);
 });

@@ -8,33 +8,8 @@
  */
 import type { ProgramSpec } from '../config/types.js';
 import { PilotError } from '../errors.js';
-import { splitConfigWords } from '../config/command-line.js';
+import { SECTION_KEYWORDS, splitConfigWords } from '../haproxy/config-words.js';
 
-// program-sections.test.ts imports splitConfigWords from here.
-export { splitConfigWords };
-
-/** Keywords that open a section (HAProxy 2.0–3.x, cfgparse registrations). */
-export const SECTION_KEYWORDS: ReadonlySet<string> = new Set([
-  'global',
-  'defaults',
-  'frontend',
-  'backend',
-  'listen',
-  'resolvers',
-  'peers',
-  'userlist',
-  'program',
-  'mailers',
-  'http-errors',
-  'ring',
-  'cache',
-  'fcgi-app',
-  'log-forward',
-  'namespace_list',
-  'traces',
-  'crt-store',
-  'acme',
-]);
 
 export interface LiftResult {
   /** The config with program sections commented out (same number of lines). */

@@ -9,7 +9,7 @@ import { PilotError, describeError } from '../errors.js';
 import { spawnWithExeca, type ChildExit, type ChildHandle, type SpawnFn } from './child.js';
 import { readIdentityFiles, resolveIdentity, type IdentityFiles } from './identity.js';
 import { pipeLines, type LineSink } from './line-prefix.js';
-import type { ExitInfo } from './types.js';
+import type { ExitInfo } from '../haproxy/master.js';
 
 export type ProgramState = 'running' | 'backoff' | 'stopping' | 'stopped' | 'exited' | 'failed';
 

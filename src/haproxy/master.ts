@@ -1,4 +1,4 @@
-/** Contracts between the supervisor (src/supervise), the applier (src/apply) and the loop (src/pilot.ts). */
+/** The master's contract: how the supervisor (src/supervise) runs HAProxy and what the applier (src/apply) may ask of it. */
 
 /** How a supervised process ended. */
 export interface ExitInfo {
