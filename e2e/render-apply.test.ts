@@ -300,3 +300,46 @@ test('stats: a generated password (file 0600, never logged), 401/200, the Promet
   const open = await launchPilot(t, { STATS_AUTH: 'none' });
   assert.equal((await open.p.http('/haproxy?stats', 1936)).status, 200);
 });
+
+test('a SIGHUP whose config haproxy -c rejects leaves the programs (same pids) and the settings as they were', async (t) => {
+  const dir = await tempDir(t, 'pilot-render-sighup-');
+  const yaml = join(dir, 'pilot.yaml');
+  const settings = (maxconn: number, extra: { defaults?: string[]; other?: boolean } = {}) =>
+    [
+      'haproxy:',
+      `  maxconn: ${maxconn}`,
+      ...(extra.defaults ? ['  defaults:', ...extra.defaults.map((l) => `    - "${l}"`)] : []),
+      'programs:',
+      '  web:',
+      `    command: "${backendCommand('web', 9001)}"`,
+      ...(extra.other ? ['  other:', `    command: "${backendCommand('other', 9002)}"`] : []),
+    ].join('\n') + '\n';
+  await writeFile(yaml, settings(1000));
+  const pilot = await launchPilot(t, { PILOT_CONFIG: yaml, SERVICE_WEB_BIND: ':8080', SERVICE_WEB_SERVERS: '127.0.0.1:9001' });
+  await eventually('served', () => getJson(pilot, '/', 8080), 15_000);
+  const live = () => readFile(join(pilot.runDir, 'haproxy.cfg'), 'utf8');
+  const pids = (s: { programs: { name: string; pid?: number }[] }) => Object.fromEntries(s.programs.map((p) => [p.name, p.pid]));
+  const before = await pilot.status();
+  assert.match(await live(), /^\s+maxconn 1000$/m);
+
+  // New settings with a line HAProxy refuses, and a new program: none of it may take effect.
+  await writeFile(yaml, settings(2000, { defaults: ['no_such_keyword on'], other: true }));
+  await pilot.p.signal('SIGHUP');
+  await eventually('the rejected reload shows on /health', async () => ((await pilot.health()).status === 503 ? true : undefined), 15_000);
+  const during = await pilot.status();
+  assert.deepEqual(pids(during), pids(before), 'the same programs, with the same pids');
+  assert.match(await live(), /^\s+maxconn 1000$/m, 'the old settings are in force');
+  assert.deepEqual(during.haproxy.workers, before.haproxy.workers);
+  assert.equal(during.apply.lastApply?.error?.code, 'E_CHECK');
+
+  // Fixed: the new settings and the new program take effect together, the old program stays.
+  await writeFile(yaml, settings(2000, { other: true }));
+  await pilot.p.signal('SIGHUP');
+  await eventually('healthy again', async () => ((await pilot.health()).status === 200 ? true : undefined), 15_000);
+  const after = await eventually('the new program runs', async () => {
+    const s = await pilot.status();
+    return s.programs.some((p) => p.name === 'other' && p.pid) ? s : undefined;
+  }, 15_000);
+  assert.equal(pids(after)['web'], pids(before)['web']);
+  assert.match(await live(), /^\s+maxconn 2000$/m);
+});

@@ -72,7 +72,7 @@ before(async () => {
     },
     { netns },
   );
-  await pilot.waitForLog((l) => l.msg === 'control server listening', 30_000);
+  await pilot.waitForLog((l) => String(l.msg).startsWith('started:'), 30_000);
 });
 
 after(async () => {
@@ -110,13 +110,30 @@ test('a certificate from the store: :443 serves TLS with it, and its file is mod
     return /^myapp-[ab]$/.test(out.stdout.trim()) ? out : undefined;
   }, 20_000);
   assert.match(r.stderr, /subject: CN=example\.org/);
-  const certDir = join(dir, 'certs');
+  const certDir = join(dir, 'live', 'certs');
   const files = await readdir(certDir);
   assert.equal(files.length, 1);
   assert.match(files[0]!, /^example\.org\./);
   assert.equal((await stat(join(certDir, files[0]!))).mode & 0o777, 0o600);
   assert.equal((await stat(certDir)).mode & 0o077, 0, 'the certs directory is private too');
   assert.ok(!pilot.lines.some((l) => l.includes('PRIVATE KEY')), 'the key is never printed');
+});
+
+test('a certificate HAProxy refuses leaves the certificates folder byte-for-byte as it was; :443 serves on', async () => {
+  const certDir = join(dir, 'live', 'certs');
+  const contents = async () => Object.fromEntries(await Promise.all((await readdir(certDir)).map(async (f) => [f, await readFile(join(certDir, f), 'utf8')] as const)));
+  const before = await contents();
+  const from = pilot.logs.length;
+  // PEM-shaped (the layout's check passes) but not a certificate: only HAProxy can refuse it.
+  const fake = '-----BEGIN CERTIFICATE-----\nQUJDREVGR0hJSktMTU5PUA==\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nQUJDREVGR0hJSktMTU5PUA==\n-----END PRIVATE KEY-----\n';
+  await etcd.ctl(['put', `${BASE}/certs/bad.example`], fake);
+  const failed = await pilot.waitForLog((l) => pilot.logs.indexOf(l) >= from && /^apply failed/.test(l.msg ?? ''), 20_000);
+  assert.match(JSON.stringify(failed), /bad\.example/);
+  assert.deepEqual(await contents(), before);
+  const out = await pilot.exec(['curl', '-sk', '--max-time', '5', '--resolve', 'example.org:443:127.0.0.1', 'https://example.org/']);
+  assert.match(out.stdout.trim(), /^myapp-[ab]$/);
+  await etcd.ctl(['del', `${BASE}/certs/bad.example`]);
+  await eventually('healthy again once the bad certificate is gone', async () => ((await pilot.http('/health', 7778)).status === 200 ? true : undefined), 20_000);
 });
 
 test('a service with a missing key is skipped with a log line naming it; the others work', async () => {

@@ -56,7 +56,7 @@ async function world(t: { after(fn: () => Promise<void>): void }, env: Record<st
     { netns },
   );
   t.after(() => pilot.kill());
-  await pilot.waitForLog((l) => l.msg === 'control server listening', 30_000);
+  await pilot.waitForLog((l) => String(l.msg).startsWith('started:'), 30_000);
   return { netns, kv, pilot, dir };
 }
 

@@ -10,9 +10,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createEtcdSource } from '../src/sources/etcd.js';
+import { createEtcdSource } from '../src/sources/etcd/transport.js';
 import { loadConfig } from '../src/config/load.js';
-import type { EtcdSourceSettings } from '../src/config/types.js';
+import type { EtcdSourceSettings } from '../src/sources/etcd/kind.js';
+import { settingsOf } from '../src/sources/registry.js';
 import type { Snapshot } from '../src/sources/source.js';
 import { capturedLogger, recordingSink } from './support/sources-sink.js';
 import { keyMaterial, makePki, startTlsEtcd, type TlsEtcd, type TlsFiles } from './support/sources-etcd-tls.js';
@@ -38,7 +39,7 @@ after(async () => {
 const names = (s: Snapshot): string[] => s.backends.map((b) => b.name).sort();
 
 function settings(endpoints: string[], tls: EtcdSourceSettings['tls']): EtcdSourceSettings {
-  return { endpoints, prefix: '/haproxy-1', haproxyId: '1', ...(tls ? { tls } : {}) };
+  return { endpoints, prefix: '/haproxy-1', haproxyId: '1', layout: 'confd', ...(tls ? { tls } : {}) };
 }
 
 /** No private key line anywhere in these texts. */
@@ -58,7 +59,7 @@ test('mutual TLS: the client certificate reads the prefix, then the watch delive
 
   const first = await sink.waitSnapshot(() => true);
   assert.deepEqual(first.keys, { '/haproxy-1/services/web/domain': 'example.org', '/haproxy-1/services/web/port': '8080' });
-  assert.deepEqual(first.backends.map((b) => `${b.name}:${b.dns?.port}:${b.route?.domain}`), ['web:8080:example.org']);
+  assert.deepEqual(first.backends.map((b) => `${b.name}:${b.dns?.[0]?.port}:${b.route?.domain}`), ['web:8080:example.org']);
 
   const from = sink.snapshots.length;
   await etcd.ctl(['put', '/haproxy-1/services/api/port', '81']);
@@ -140,7 +141,7 @@ test('loadConfig: ETCD_ENDPOINTS/ETCD_NODE with ETCD_CA, ETCD_CERT, ETCD_KEY giv
   ];
   for (const [i, v] of variants.entries()) {
     const config = loadConfig({ env: v.env, ...files });
-    const etcdSettings = config.sources.etcd;
+    const etcdSettings = settingsOf<EtcdSourceSettings>(config.sources, 'etcd');
     assert.ok(etcdSettings, 'sources.etcd is set');
     assert.deepEqual(etcdSettings.endpoints, [v.endpoint]);
     assert.deepEqual(etcdSettings.tls, { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey });

@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createEtcdSource } from '../src/sources/etcd.js';
-import type { EtcdSourceSettings } from '../src/config/types.js';
+import { createEtcdSource } from '../src/sources/etcd/transport.js';
+import type { EtcdSourceSettings } from '../src/sources/etcd/kind.js';
 import type { Snapshot } from '../src/sources/source.js';
 import { connectedPorts, restartMember, startEtcd, startTcpProxy, waitHealthy } from './support/sources-etcd.js';
 import { capturedLogger, recordingSink } from './support/sources-sink.js';
@@ -17,7 +17,7 @@ const names = (s: Snapshot): string[] => s.backends.map((b) => b.name).sort();
 const reads = (lines: string[]): number => lines.filter((l) => /"msg":"etcd: read \d+ keys/.test(l)).length;
 
 function settings(endpoints: string[], over: Partial<EtcdSourceSettings> = {}): EtcdSourceSettings {
-  return { endpoints, prefix: '/haproxy-1', haproxyId: '1', ...over };
+  return { endpoints, prefix: '/haproxy-1', haproxyId: '1', layout: 'confd', ...over };
 }
 
 test('seed 001 keys end to end: put → backends and cert files; bad service skipped; delete → gone', async (t) => {
@@ -35,7 +35,7 @@ test('seed 001 keys end to end: put → backends and cert files; bad service ski
   assert.equal(first.source, 'etcd');
   assert.deepEqual(first.keys, { '/haproxy-1/services/myapp/domain': 'example.org', '/haproxy-1/services/myapp/port': '80' });
   assert.deepEqual(first.backends, [
-    { name: 'myapp', mode: 'http', servers: [], dns: { name: 'myapp', port: 80, slots: 10 }, route: { domain: 'example.org' }, source: 'etcd' },
+    { name: 'myapp', mode: 'http', servers: [], dns: [{ name: 'myapp', port: 80, slots: 10 }], route: { domain: 'example.org' }, source: 'etcd' },
   ]);
 
   await etcd.ctl(['put', '/haproxy-1/tcp-services/galera/external_port', '3306']);
@@ -144,7 +144,7 @@ test('user/password auth: the right password reads, a wrong one is an error that
   source.start(sink);
   t.after(() => source.stop());
   const s = await sink.waitSnapshot(() => true);
-  assert.deepEqual(s.backends.map((b) => `${b.name}:${b.dns?.port}`), ['web:8080']);
+  assert.deepEqual(s.backends.map((b) => `${b.name}:${b.dns?.[0]?.port}`), ['web:8080']);
   await etcd.ctl(['put', '/haproxy-1/services/api/port', '81'], root);
   await sink.waitSnapshot((x) => names(x).includes('api'), 10_000);
 

@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createKvSource } from '../src/sources/kv.js';
-import type { KvSourceSettings } from '../src/config/types.js';
+import { createKvSource } from '../src/sources/kv/transport.js';
+import type { KvSourceSettings } from '../src/sources/kv/kind.js';
 import { startConsulKvFixture } from './support/sources-consul-kv-fixture.js';
 import { capturedLogger, recordingSink, serverList } from './support/sources-sink.js';
 
@@ -13,7 +13,7 @@ const TOKEN = 'occs-token-5f1e9c2a';
 const PREFIX = 'apps/myapp/containers';
 
 function settings(url: string, over: Partial<KvSourceSettings> = {}): KvSourceSettings {
-  return { url, token: TOKEN, prefix: PREFIX, intervalMs: 200, watch: false, timeoutMs: 2000, ...over };
+  return { url, token: TOKEN, prefix: PREFIX, intervalMs: 200, watch: false, timeoutMs: 2000, layout: 'containers', ...over };
 }
 
 test('polling: snapshot of the prefix with the token sent; changes and deletions follow', async (t) => {

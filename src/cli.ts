@@ -3,7 +3,7 @@
  * Each command returns its exit code; only main.ts touches process.
  */
 import { readFileSync, existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, type Logger } from './log.js';
@@ -11,14 +11,16 @@ import { loadConfig } from './config/load.js';
 import type { PilotConfig } from './config/types.js';
 import { ExitCode } from './init/exit-code.js';
 import { describeError, isPilotError } from './errors.js';
-import { runCommand, exitCodeFor } from './run/run.js';
-import { createSources } from './run/sources.js';
-import { createCandidateBuilder } from './run/build-candidate.js';
+import { runCommand } from './run/run.js';
+import { exitCodeFor } from './init/exit-code.js';
+import { createSources } from './sources/registry.js';
+import { createBuilder, type Candidate } from './candidate.js';
 import { probeHaproxy } from './run/haproxy-features.js';
 import { statsCredentials } from './run/stats-password.js';
-import { demoPorts } from './run/demo.js';
+import { demoPorts } from './demo/program.js';
 import { createPilot } from './pilot.js';
 import { checkConfig } from './apply/check.js';
+import { createGenerations } from './apply/generations.js';
 import { healthcheck } from './control/healthcheck.js';
 import { VERSION } from './version.js';
 
@@ -78,45 +80,51 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       }
       return await healthcheck(config.control);
     }
-    const text = await renderOnce(config, log);
+    const candidate = await renderOnce(config, log);
     if (command === 'render') {
-      io.stdout.write(text);
+      io.stdout.write(candidate.text);
       return ExitCode.OK;
     }
-    return await checkText(config, text, io);
+    return await checkCandidate(config, candidate, io);
   } catch (err) {
     log.error({ code: isPilotError(err) ? err.code : undefined, details: isPilotError(err) ? err.details : undefined }, describeError(err));
     return exitCodeFor(err);
   }
 }
 
-/** One render from a single read of every source, with no side effects (nothing written). */
-async function renderOnce(config: PilotConfig, quiet: Logger): Promise<string> {
+/** One candidate from a single read of every source, with no side effects (nothing written). */
+async function renderOnce(config: PilotConfig, quiet: Logger): Promise<Candidate> {
   const features = await probeHaproxy(config.haproxy.bin);
   const credentials = await statsCredentials(config.stats, { write: false });
-  const builder = createCandidateBuilder({
+  const builder = createBuilder({
     config,
     statsPassword: credentials.password,
     hasPrometheus: features.prometheus && config.stats.prometheus,
     demo: demoPorts(config.demo),
-    writeFiles: false,
-    log: quiet,
   });
-  const sources = createSources(config, quiet);
-  const pilot = createPilot({ log: quiet, sources, applier: { apply: async () => ({ ok: true, kind: 'none' }) }, build: (s) => builder.build(s), quietMinMs: 0, quietMaxMs: 0, staleAfterMs: config.sources.staleAfterMs });
+  const sources = await createSources(config.sources.configured, { log: quiet });
+  const pilot = createPilot({
+    log: quiet,
+    sources,
+    builder: () => builder,
+    transaction: { apply: async () => ({ ok: true, kind: 'none' }) },
+    commit: () => {},
+    quietMinMs: 0,
+    quietMaxMs: 0,
+    staleAfterMs: config.sources.staleAfterMs,
+  });
   pilot.startSources();
-  await pilot.firstAnswers(config.sources.kv?.timeoutMs ?? 10_000);
-  const snapshots = pilot.snapshots();
+  await pilot.firstAnswers(10_000);
   await pilot.stop();
-  return (await builder.build(snapshots)).text;
+  return pilot.build();
 }
 
-async function checkText(config: PilotConfig, text: string, io: CliIo): Promise<number> {
+/** `haproxy -c` on the candidate staged as the applier would (config and files in one folder). */
+async function checkCandidate(config: PilotConfig, candidate: Candidate, io: CliIo): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'haproxy-pilot-check-'));
   try {
-    const path = join(dir, 'haproxy.cfg');
-    await writeFile(path, text);
-    await checkConfig({ bin: config.haproxy.bin, path });
+    const stage = await createGenerations(dir).stage(candidate);
+    await checkConfig({ bin: config.haproxy.bin, path: stage.configPath, ...(config.haproxy.userConfig ? {} : { chdir: stage.dir }) });
     io.stdout.write('configuration is valid\n');
     return ExitCode.OK;
   } finally {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPilot, type Candidate, type PassResult, type PilotClock } from './pilot.js';
+import { createPilot, type PassResult, type Clock, type PilotOptions } from './pilot.js';
+import type { Builder, Candidate, Settings } from './candidate.js';
 import type { Source, SourceSink, Snapshot } from './sources/source.js';
 import { silentLogger } from './log.js';
 import { PilotError } from './errors.js';
@@ -9,7 +10,7 @@ import { PilotError } from './errors.js';
 function fakeClock() {
   let now = 0;
   let sleepers: { at: number; wake: () => void }[] = [];
-  const clock: PilotClock = {
+  const clock: Clock = {
     now: () => now,
     sleep: (ms) => new Promise<void>((wake) => sleepers.push({ at: now + ms, wake })),
   };
@@ -41,20 +42,26 @@ function recorder() {
   const applied: { candidate: Candidate; reason: string; force: boolean }[] = [];
   return {
     applied,
-    applier: { apply: async (candidate: Candidate, reason: string, o: { force: boolean }): Promise<PassResult> => { applied.push({ candidate, reason, force: o.force }); return { ok: true, kind: 'reload' }; } },
+    transaction: { apply: async (candidate: Candidate, reason: string, o: { force: boolean }): Promise<PassResult> => { applied.push({ candidate, reason, force: o.force }); return { ok: true, kind: 'reload' }; } },
   };
 }
 
-const build = async (snaps: ReadonlyMap<string, Snapshot>): Promise<Candidate> => ({
-  text: JSON.stringify([...snaps.values()].map((s) => s.keys)),
-  backends: [],
-});
+/** A builder whose candidate is the merged keys, as JSON. */
+function builderOf(build: Builder['build'] = async (desired) => ({ text: JSON.stringify(desired.keys), files: {}, backends: [], programs: [], warnings: [] })): Builder {
+  return { settings: {} as Settings, reserved: { names: new Map(), ports: [] }, build };
+}
+
+/** The options every test shares; each overrides what it is about. */
+function options(over: Partial<PilotOptions> & Pick<PilotOptions, 'transaction' | 'clock'>): PilotOptions {
+  const builder = builderOf();
+  return { log: silentLogger(), sources: [], builder: () => builder, commit: () => {}, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 60_000, ...over };
+}
 
 test('a burst of snapshots is coalesced into one pass after the quiet period', async () => {
   const { clock, advance } = fakeClock();
   const src = fakeSource('kv');
-  const { applied, applier } = recorder();
-  const pilot = createPilot({ log: silentLogger(), sources: [src.source], applier, build, quietMinMs: 200, quietMaxMs: 2000, staleAfterMs: 60_000, clock });
+  const { applied, transaction } = recorder();
+  const pilot = createPilot(options({ sources: [src.source], transaction, quietMinMs: 200, quietMaxMs: 2000, staleAfterMs: 60_000, clock }));
   pilot.startSources();
   for (let i = 0; i < 50; i++) {
     src.push({ '/k': String(i) });
@@ -62,14 +69,14 @@ test('a burst of snapshots is coalesced into one pass after the quiet period', a
   }
   await advance(300);
   assert.equal(applied.length, 1);
-  assert.equal(applied[0]!.candidate.text, JSON.stringify([{ '/k': '49' }]));
+  assert.equal(applied[0]!.candidate.text, JSON.stringify({ '/k': '49' }));
 });
 
 test('a source that never goes quiet is still applied by the quiet maximum', async () => {
   const { clock, advance } = fakeClock();
   const src = fakeSource('kv');
-  const { applied, applier } = recorder();
-  const pilot = createPilot({ log: silentLogger(), sources: [src.source], applier, build, quietMinMs: 200, quietMaxMs: 1000, staleAfterMs: 60_000, clock });
+  const { applied, transaction } = recorder();
+  const pilot = createPilot(options({ sources: [src.source], transaction, quietMinMs: 200, quietMaxMs: 1000, staleAfterMs: 60_000, clock }));
   pilot.startSources();
   for (let i = 0; i < 30; i++) {
     src.push({ '/k': String(i) });
@@ -81,10 +88,10 @@ test('a source that never goes quiet is still applied by the quiet maximum', asy
 
 test('every requester gets the result of a pass that started after its request', async () => {
   const { clock, advance } = fakeClock();
-  const { applied, applier } = recorder();
+  const { applied, transaction } = recorder();
   let gate: () => void = () => {};
-  const slow = { apply: async (c: Candidate, r: string, o: { force: boolean }) => { await new Promise<void>((g) => (gate = g)); return applier.apply(c, r, o); } };
-  const pilot = createPilot({ log: silentLogger(), sources: [], applier: slow, build, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 1, clock });
+  const slow = { apply: async (c: Candidate, r: string, o: { force: boolean }) => { await new Promise<void>((g) => (gate = g)); return transaction.apply(c, r, o); } };
+  const pilot = createPilot(options({ sources: [], transaction: slow, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 1, clock }));
   const first = pilot.request('one');
   await advance(1);
   const second = pilot.request('two', { force: true });
@@ -99,8 +106,8 @@ test('every requester gets the result of a pass that started after its request',
 
 test('a build failure is reported and nothing is applied', async () => {
   const { clock, advance } = fakeClock();
-  const { applied, applier } = recorder();
-  const pilot = createPilot({ log: silentLogger(), sources: [], applier, build: async () => { throw new PilotError('E_TEMPLATE', 'bad.hbs: Parse error on line 3'); }, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 1, clock });
+  const { applied, transaction } = recorder();
+  const pilot = createPilot(options({ transaction, builder: () => builderOf(async () => { throw new PilotError('E_TEMPLATE', 'bad.hbs: Parse error on line 3'); }), staleAfterMs: 1, clock }));
   const result = pilot.request('x');
   await advance(1);
   assert.deepEqual(await result, { ok: false, kind: 'none', error: { code: 'E_TEMPLATE', message: 'bad.hbs: Parse error on line 3' } });
@@ -110,8 +117,8 @@ test('a build failure is reported and nothing is applied', async () => {
 test('a failing source keeps its last snapshot and turns unhealthy only after the stale limit', async () => {
   const { clock, advance } = fakeClock();
   const src = fakeSource('etcd');
-  const { applier } = recorder();
-  const pilot = createPilot({ log: silentLogger(), sources: [src.source], applier, build, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 5000, clock });
+  const { transaction } = recorder();
+  const pilot = createPilot(options({ sources: [src.source], transaction, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 5000, clock }));
   pilot.startSources();
   src.push({ '/a': '1' }, 0);
   await advance(1000);
@@ -132,8 +139,8 @@ test('a failing source keeps its last snapshot and turns unhealthy only after th
 test('an idle source that starts failing is unhealthy only after the stale limit counted from its first error', async () => {
   const { clock, advance } = fakeClock();
   const src = fakeSource('kv');
-  const { applier } = recorder();
-  const pilot = createPilot({ log: silentLogger(), sources: [src.source], applier, build, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 5000, clock });
+  const { transaction } = recorder();
+  const pilot = createPilot(options({ sources: [src.source], transaction, quietMinMs: 0, quietMaxMs: 0, staleAfterMs: 5000, clock }));
   pilot.startSources();
   src.push({ '/a': '1' }, 0);
   await advance(60_000); // unchanged data: no new snapshot for a minute
@@ -142,4 +149,40 @@ test('an idle source that starts failing is unhealthy only after the stale limit
   await advance(5001);
   src.fail('kv: connection refused');
   assert.equal(pilot.unhealthySources().length, 1);
+});
+
+test('a runtime-only change is applied at once; a reload waits for quiet', async () => {
+  const { clock, advance } = fakeClock();
+  const src = fakeSource('kv');
+  const { applied, transaction } = recorder();
+  const plan = (c: Candidate) => (c.text.includes('reload') ? 'reload' : 'runtime') as 'runtime' | 'reload';
+  const pilot = createPilot(options({ sources: [src.source], transaction: { ...transaction, plan }, quietMinMs: 200, quietMaxMs: 2000, clock }));
+  pilot.startSources();
+  src.push({ '/k': 'runtime change' });
+  await advance(1);
+  assert.equal(applied.length, 1, 'applied without waiting for quiet');
+  src.push({ '/k': 'needs a reload' });
+  await advance(100);
+  assert.equal(applied.length, 1, 'a reload waits');
+  await advance(150);
+  assert.equal(applied.length, 2);
+});
+
+test('settings from a re-read take effect only when their candidate applied', async () => {
+  const { clock, advance } = fakeClock();
+  const old = builderOf();
+  const next = builderOf(async () => ({ text: 'new settings', files: {}, backends: [], programs: [], warnings: [] }));
+  const committed: Builder[] = [];
+  let ok = false;
+  const transaction = { apply: async (): Promise<PassResult> => (ok ? { ok: true, kind: 'reload' } : { ok: false, kind: 'reload', error: { code: 'E_CHECK', message: 'rejected' } }) };
+  const pilot = createPilot(options({ transaction, builder: (reread) => (reread ? next : old), commit: (b) => committed.push(b), clock }));
+  const refused = pilot.request('SIGHUP', { force: true, reread: true });
+  await advance(1);
+  assert.equal((await refused).ok, false);
+  assert.deepEqual(committed, [], 'a refused candidate commits nothing');
+  ok = true;
+  const accepted = pilot.request('SIGHUP', { force: true, reread: true });
+  await advance(1);
+  assert.equal((await accepted).ok, true);
+  assert.deepEqual(committed, [next]);
 });

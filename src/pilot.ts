@@ -1,19 +1,23 @@
 /**
  * The reconcile loop: one serial loop from "something changed" to "HAProxy runs it".
- * Sources push whole snapshots; the loop waits for quiet (a short minimum, a bounded maximum),
- * builds one candidate from the latest snapshot of every source, and hands it to the applier.
- * Nothing builds or applies concurrently; a request made while a pass runs is coalesced into
- * the next pass, and every requester learns the result of a pass that started after it asked.
+ *
+ *   drain   take every request made so far (sources' snapshots, SIGHUP, POST /reload)
+ *   merge   the latest snapshot of every source → desired state (state/merge.ts)
+ *   build   settings + desired state → candidate: config, files, programs (candidate.ts)
+ *   apply   the candidate as one transaction (apply/transaction.ts)
+ *   commit  only after a successful apply: programs and re-read settings take effect
+ *
+ * A change the runtime API can express is applied at once; anything that needs a reload waits
+ * for quiet first (a short minimum, a bounded maximum), so a burst of changes costs one reload.
+ * Nothing builds or applies concurrently; a request made while a pass runs is coalesced into the
+ * next pass, and every requester learns the result of a pass that started after it asked.
  */
 import type { Logger } from './log.js';
 import type { Snapshot, Source } from './sources/source.js';
-import type { DiscoveredBackend, SourceStatus } from './state/model.js';
+import type { SourceStatus } from './state/model.js';
+import { mergeSnapshots, type Excluded } from './state/merge.js';
+import type { Builder, Candidate } from './candidate.js';
 import { describeError, PilotError } from './errors.js';
-
-export interface Candidate {
-  text: string;
-  backends: DiscoveredBackend[];
-}
 
 export interface PassResult {
   ok: boolean;
@@ -21,11 +25,14 @@ export interface PassResult {
   error?: { code: string; message: string };
 }
 
-export interface PilotApplier {
+export interface PilotTransaction {
+  /** What applying would take, without doing it: runtime-only plans skip the quiet wait. */
+  plan?(candidate: Candidate): 'none' | 'runtime' | 'reload';
   apply(candidate: Candidate, reason: string, options: { force: boolean }): Promise<PassResult>;
 }
 
-export interface PilotClock {
+/** The one clock the loop and the sources' bookkeeping use (tests drive it). */
+export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
 }
@@ -33,13 +40,15 @@ export interface PilotClock {
 export interface PilotOptions {
   log: Logger;
   sources: readonly Source[];
-  applier: PilotApplier;
-  /** Builds the candidate from the sources' latest snapshots; `reread`: re-read config files and templates first. */
-  build(snapshots: ReadonlyMap<string, Snapshot>, reread: boolean): Promise<Candidate>;
+  /** The builder in force; with `reread`, a new one from re-read settings (not yet in force). */
+  builder(reread: boolean): Builder | Promise<Builder>;
+  transaction: PilotTransaction;
+  /** After a successful apply: switch programs, and settings when the builder is a new one. */
+  commit(builder: Builder, candidate: Candidate): void;
   quietMinMs: number;
   quietMaxMs: number;
   staleAfterMs: number;
-  clock?: PilotClock;
+  clock?: Clock;
 }
 
 interface Request {
@@ -51,14 +60,14 @@ interface Request {
   waiters: ((result: PassResult) => void)[];
 }
 
-const realClock: PilotClock = {
+export const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
 export function createPilot(options: PilotOptions) {
-  const { log, applier } = options;
-  const clock = options.clock ?? realClock;
+  const { log } = options;
+  const clock = options.clock ?? systemClock;
   const snapshots = new Map<string, Snapshot>();
   const sourceStatus = new Map<string, SourceStatus>();
   /** When each failing source's current streak of errors began (sources only re-send on change, so lastSuccessAt can be old). */
@@ -89,21 +98,24 @@ export function createPilot(options: PilotOptions) {
 
   async function loop(): Promise<void> {
     while (pending && !stopped) {
-      // Wait for quiet: until no request arrived for quietMin, but never longer than quietMax
-      // after the first one, so a source that changes constantly still gets applied.
-      for (;;) {
-        const now = clock.now();
-        const quietAt = pending.lastAt + options.quietMinMs;
-        const deadline = pending.firstAt + options.quietMaxMs;
-        const until = Math.min(quietAt, deadline);
-        if (now >= until) break;
-        await clock.sleep(until - now);
-        if (stopped) break;
+      // A change the runtime API can express goes at once; one that needs a reload waits until
+      // no request arrived for quietMin, but never longer than quietMax after the first one, so
+      // a source that changes constantly still gets applied.
+      let built = await prebuild(pending);
+      if (built?.plan !== 'none' && built?.plan !== 'runtime') {
+        const seen = pending.lastAt;
+        for (;;) {
+          const now = clock.now();
+          const until = Math.min(pending.lastAt + options.quietMinMs, pending.firstAt + options.quietMaxMs);
+          if (now >= until || stopped) break;
+          await clock.sleep(until - now);
+        }
+        if (pending.lastAt !== seen) built = undefined; // newer data arrived while waiting
       }
       if (stopped) break;
       const req = pending;
       pending = undefined;
-      const result = await pass(req);
+      const result = await pass(req, built);
       lastPass = { ok: result.ok, kind: result.kind, ...(result.error ? { error: result.error } : {}), at: clock.now(), reason: [...req.reasons].join(', ') };
       for (const resolve of req.waiters) resolve(result);
     }
@@ -114,12 +126,54 @@ export function createPilot(options: PilotOptions) {
     }
   }
 
-  async function pass(req: Request): Promise<PassResult> {
+  interface Built {
+    builder: Builder;
+    candidate: Candidate;
+    plan: 'none' | 'runtime' | 'reload';
+  }
+
+  /** The candidate of a plain request (not SIGHUP), planned: runtime-only ones skip the wait. */
+  async function prebuild(req: Request): Promise<Built | undefined> {
+    const plan = options.transaction.plan;
+    if (req.force || req.reread || !plan) return undefined;
+    try {
+      const builder = await options.builder(false);
+      const candidate = await builder.build(merge(builder));
+      return { builder, candidate, plan: plan(candidate) };
+    } catch {
+      return undefined; // the pass builds again and reports the error
+    }
+  }
+
+  function merge(builder: Builder) {
+    const desired = mergeSnapshots(snapshots.values(), builder.reserved);
+    reportExcluded(desired.excluded);
+    return desired;
+  }
+
+  /** Each excluded entry is logged once, when it first appears (not on every pass). */
+  let excludedBefore = new Set<string>();
+  let excludedNow: Excluded[] = [];
+  function reportExcluded(excluded: Excluded[]): void {
+    const keys = new Set<string>();
+    for (const e of excluded) {
+      const key = `${e.source}\0${e.entry}\0${e.reason}`;
+      keys.add(key);
+      if (!excludedBefore.has(key)) log.warn({ source: e.source, entry: e.entry }, `source ${e.source}: ${e.entry} left out: ${e.reason}`);
+    }
+    excludedBefore = keys;
+    excludedNow = excluded;
+  }
+
+  async function pass(req: Request, built: Built | undefined): Promise<PassResult> {
     passes += 1;
     const reason = [...req.reasons].join(', ');
     try {
-      const candidate = await options.build(snapshots, req.reread);
-      return await applier.apply(candidate, reason, { force: req.force });
+      const builder = built?.builder ?? (await options.builder(req.reread));
+      const candidate = built?.candidate ?? (await builder.build(merge(builder)));
+      const result = await options.transaction.apply(candidate, reason, { force: req.force });
+      if (result.ok) options.commit(builder, candidate);
+      return result;
     } catch (err) {
       // A build failure (bad template, bad yaml on re-read) keeps HAProxy on its running config.
       const code = err instanceof PilotError ? err.code : 'E_INTERNAL';
@@ -198,7 +252,14 @@ export function createPilot(options: PilotOptions) {
     firstAnswers,
     sources,
     unhealthySources,
+    /** A candidate from the latest snapshots with the builder in force (the first config). */
+    build: async (): Promise<Candidate> => {
+      const builder = await options.builder(false);
+      return builder.build(merge(builder));
+    },
     snapshots: (): ReadonlyMap<string, Snapshot> => snapshots,
+    /** Entries the last pass left out, with why (for /status). */
+    excluded: (): readonly Excluded[] => excludedNow,
     passes: () => passes,
     lastPass: () => lastPass,
     stop,

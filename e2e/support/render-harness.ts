@@ -76,7 +76,7 @@ export async function launchPilot(t: Cleanup, env: Record<string, string>, optio
   const runDir = env.PILOT_RUN_DIR ?? join(await tempDir(t, 'pilot-render-run-'), 'run');
   const p = startPilot({ PILOT_RUN_DIR: runDir, ...env }, { netns });
   t.after(() => p.kill());
-  await p.waitForLog((l) => l.msg === 'control server listening', 30_000);
+  await p.waitForLog((l) => String(l.msg).startsWith('started:'), 30_000);
   const status = async (): Promise<PilotStatus> => {
     const r = await p.http('/status', CONTROL_PORT);
     if (r.status !== 200) throw new Error(`/status answered ${r.status}: ${r.body}`);

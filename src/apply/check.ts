@@ -12,6 +12,8 @@ export interface CheckOptions {
   bin: string;
   /** The config file to check. */
   path: string;
+  /** HAProxy's `-C`: the folder relative paths in the config (certificates) resolve against. */
+  chdir?: string;
   /** Kill `haproxy -c` after this long (a config with many resolvable names can be slow). */
   timeoutMs?: number;
 }
@@ -44,11 +46,11 @@ export function alertLocation(output: string): { file: string; line: number } | 
   return { file: m[1], line: Number(m[2]) };
 }
 
-export const checkConfig: ConfigChecker = async ({ bin, path, timeoutMs = DEFAULT_TIMEOUT_MS }) => {
+export const checkConfig: ConfigChecker = async ({ bin, path, chdir, timeoutMs = DEFAULT_TIMEOUT_MS }) => {
   let result;
   try {
     // -q is not used: it also hides the ALERT lines we need to explain a rejection.
-    result = await execa(bin, ['-c', '-f', path], {
+    result = await execa(bin, ['-c', ...(chdir ? ['-C', chdir] : []), '-f', path], {
       reject: false,
       timeout: timeoutMs,
       stdin: 'ignore',

@@ -95,8 +95,8 @@ const cases: { name: string; running: RunningBackend[]; next: DiscoveredBackend[
   },
   {
     name: 'dns discovery change',
-    running: [be('d', [], { dns: { name: 'svc.example', port: 80, slots: 4 } })],
-    next: [be('d', [], { dns: { name: 'svc.example', port: 80, slots: 8 } })],
+    running: [be('d', [], { dns: [{ name: 'svc.example', port: 80, slots: 4 }] })],
+    next: [be('d', [], { dns: [{ name: 'svc.example', port: 80, slots: 8 }] })],
     want: 'reload: backend d DNS discovery changed',
   },
   {

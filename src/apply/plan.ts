@@ -51,8 +51,8 @@ function sameRoute(a: DiscoveredBackend['route'], b: DiscoveredBackend['route'])
 }
 
 function sameDns(a: DiscoveredBackend['dns'], b: DiscoveredBackend['dns']): boolean {
-  if (!a || !b) return a === b;
-  return a.name === b.name && a.port === b.port && a.slots === b.slots;
+  const key = (d: DiscoveredBackend['dns']): string => (d ?? []).map((x) => `${x.name}:${x.port}/${x.slots}`).join(',');
+  return key(a) === key(b);
 }
 
 function cmd(backend: string, server: string, rest: string): string {

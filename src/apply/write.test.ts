@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { candidatePath, rejectedPath, writeAtomic } from './write.js';
+import { writeAtomic } from './write.js';
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pilot-write-'));
@@ -50,7 +50,3 @@ test('writeAtomic fails cleanly when the target cannot be replaced', async (t) =
   assert.deepEqual((await readdir(dir)).sort(), ['haproxy.cfg', 'keep']);
 });
 
-test('candidate and rejected paths live in the run directory', () => {
-  assert.equal(candidatePath('/run/pilot'), '/run/pilot/haproxy.cfg.candidate');
-  assert.equal(rejectedPath('/run/pilot'), '/run/pilot/haproxy.cfg.rejected');
-});

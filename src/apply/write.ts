@@ -11,6 +11,8 @@ import { basename, dirname, join } from 'node:path';
 export interface WriteOptions {
   /** File mode of a new file (default 0o644: HAProxy may run as another user and must read it). */
   mode?: number;
+  /** fsync the directory after the rename (default). Off when the caller syncs the folder once for many files. */
+  fsyncDir?: boolean;
 }
 
 /** Writes `path` atomically; the injection point of the applier. */
@@ -32,7 +34,7 @@ export const writeAtomic: FileWriter = async (path, data, options = {}) => {
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await fsyncDir(dir);
+  if (options.fsyncDir !== false) await fsyncDir(dir);
 };
 
 /** rename() then fsync of the directory, so the new name is durable. */
@@ -53,14 +55,4 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/** Where a candidate config is written and checked before it may replace the running one. */
-export function candidatePath(runDir: string): string {
-  return join(runDir, 'haproxy.cfg.candidate');
-}
-
-/** The last rejected candidate, kept for inspection (`haproxy -c -f <it>` reproduces the error). */
-export function rejectedPath(runDir: string): string {
-  return join(runDir, 'haproxy.cfg.rejected');
 }

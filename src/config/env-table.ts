@@ -65,29 +65,6 @@ export const ENV_TABLE = {
   STATS_PASSWORD: row({ yaml: 'stats.password', meaning: 'stats password; unset: generated at start and written to `<run dir>/stats-password`', parse: str, secret: true }),
   STATS_PASSWORD_FILE: row({ yaml: 'stats.password_file', meaning: 'file holding the stats password (one trailing newline is trimmed)', parse: absPath }),
   STATS_PROMETHEUS: row({ yaml: 'stats.prometheus', default: 'on', meaning: 'serve the Prometheus exporter at /metrics on the stats port (when HAProxy has it)', parse: bool }),
-  KV_URL: row({ yaml: 'kv.url', meaning: 'Consul-style KV endpoint, e.g. `http://10.0.0.1:8500`', parse: str }),
-  KV_IP: row({ yaml: 'kv.ip', meaning: 'KV endpoint host (seed 002); with KV_PORT, instead of KV_URL', parse: str }),
-  KV_PORT: row({ yaml: 'kv.port', default: '9109', meaning: 'KV endpoint port (seed 002)', parse: port }),
-  KV_TOKEN: row({ yaml: 'kv.token', meaning: 'bearer token for the KV endpoint', parse: str, secret: true }),
-  KV_TOKEN_FILE: row({ yaml: 'kv.token_file', meaning: 'file holding the KV token', parse: absPath }),
-  OCCS_API_TOKEN: row({ meaning: 'seed 002 name for KV_TOKEN', parse: str, secret: true }),
-  KV_PREFIX: row({ yaml: 'kv.prefix', meaning: 'key prefix to read, e.g. `apps/myapp/containers`', parse: str }),
-  OCCS_BACKEND_KEY: row({ meaning: 'seed 002 name for KV_PREFIX', parse: str }),
-  KV_INTERVAL: row({ yaml: 'kv.interval', default: '5s', meaning: 'poll interval', parse: duration }),
-  KV_WATCH: row({ yaml: 'kv.watch', default: 'off', meaning: 'use Consul blocking queries instead of polling', parse: bool }),
-  KV_TIMEOUT: row({ yaml: 'kv.timeout', default: '10s', meaning: 'request timeout', parse: duration }),
-  ETCD_ENDPOINTS: row({ yaml: 'etcd.endpoints', meaning: 'comma list of etcd endpoints (`host:port` or URLs)', parse: strList }),
-  ETCD_NODE: row({ meaning: 'seed 001 name: one etcd host (port 2379 unless given)', parse: str }),
-  ETCD_USER: row({ yaml: 'etcd.user', meaning: 'etcd user', parse: str }),
-  ETCD_PASSWORD: row({ yaml: 'etcd.password', meaning: 'etcd password', parse: str, secret: true }),
-  ETCD_PASSWORD_FILE: row({ yaml: 'etcd.password_file', meaning: 'file holding the etcd password', parse: absPath }),
-  ETCD_CA: row({ yaml: 'etcd.ca', meaning: 'CA certificate file (PEM) for etcd TLS', parse: absPath }),
-  ETCD_CERT: row({ yaml: 'etcd.cert', meaning: 'client certificate file (PEM)', parse: absPath }),
-  ETCD_KEY: row({ yaml: 'etcd.key', meaning: 'client key file (PEM)', parse: absPath }),
-  ETCD_PREFIX: row({ yaml: 'etcd.prefix', default: '/', meaning: 'key prefix when HAPROXY_ID is not set', parse: str }),
-  HAPROXY_ID: row({ yaml: 'etcd.haproxy_id', meaning: 'seed 001: read `/haproxy-<id>/…` from etcd', parse: name }),
-  'HAPROXY-ID': row({ meaning: 'seed 001 spelling of HAPROXY_ID', parse: name }),
-  DISCOVERY_FILE: row({ yaml: 'discovery.file', meaning: 'yaml or json file of services and servers, re-read when it changes', parse: absPath }),
 } as const;
 
 export type EnvName = keyof typeof ENV_TABLE;
@@ -144,14 +121,14 @@ export const SERVICE_FAMILY = {
 const md = (s: string): string => s.replace(/\|/g, '\\|');
 
 /** README.md's variable table (between the env-table markers), generated from the tables above. */
-export function renderEnvTableMarkdown(): string {
+export function renderEnvTableMarkdown(sourceRows: Readonly<Record<string, EnvRow<unknown>>>): string {
   const lines = ['| Variable | Default | yaml | Meaning |', '|---|---|---|---|'];
   const add = (name: string, r: EnvRow<unknown>, yamlPath: string | undefined): void => {
     const def = r.default === undefined ? '' : `\`${r.default}\``;
     const y = yamlPath === undefined ? '' : `\`${yamlPath}\``;
     lines.push(`| \`${name}\` | ${md(def)} | ${y} | ${md(r.meaning)}${r.secret ? ' (secret)' : ''} |`);
   };
-  for (const [name, r] of Object.entries(ENV_TABLE) as [string, EnvRow<unknown>][]) add(name, r, r.yaml);
+  for (const [name, r] of Object.entries({ ...ENV_TABLE, ...sourceRows }) as [string, EnvRow<unknown>][]) add(name, r, r.yaml);
   for (const fam of [PROGRAM_FAMILY, RESOLVER_FAMILY, SERVICE_FAMILY] as FamilyTable[]) {
     for (const [opt, r] of Object.entries(fam.options)) {
       add(`${fam.prefix}<NAME>${opt === '' ? '' : '_' + opt}`, r, `${fam.yaml}.<name>.${r.yaml}`);

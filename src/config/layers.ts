@@ -3,7 +3,7 @@
  * table). Every failure is collected (not thrown) so that one run reports all of them.
  */
 import { PilotError } from '../errors.js';
-import { ENV_TABLE, type EnvName, type EnvRow } from './env-table.js';
+import { ENV_TABLE, type EnvRow } from './env-table.js';
 import type { Raw } from './parse.js';
 import { yamlWhere, type YamlTree } from './yaml-file.js';
 
@@ -19,14 +19,32 @@ export interface FileAccess {
   fileExists(path: string): boolean;
 }
 
-export class Layers {
-  readonly errors: string[] = [];
+/** Rows by variable name: the core table (env-table.ts) or a source kind's own. */
+export type EnvTable = Readonly<Record<string, EnvRow<unknown>>>;
+
+export class Layers<T extends EnvTable = typeof ENV_TABLE> {
+  readonly errors: string[];
 
   constructor(
     readonly env: Readonly<Record<string, string | undefined>>,
     readonly yaml: YamlTree,
     readonly files: FileAccess,
-  ) {}
+    readonly table: T = ENV_TABLE as unknown as T,
+    errors: string[] = [],
+  ) {
+    this.errors = errors;
+  }
+
+  /** The same layers read through another table (a source kind's rows); errors are shared. */
+  with<U extends EnvTable>(table: U): Layers<U> {
+    return new Layers(this.env, this.yaml, this.files, table, this.errors);
+  }
+
+  private row(name: string): EnvRow<unknown> {
+    const row = this.table[name];
+    if (!row) throw new PilotError('E_INTERNAL', `${name} is not in the variable table`);
+    return row;
+  }
 
   /** An env var's value; '' counts as unset (`docker run -e X=` is usually a mistake, not a value). */
   envValue(name: string): string | undefined {
@@ -42,10 +60,10 @@ export class Layers {
   }
 
   /** First of `names` set in the environment, else the first with a yaml value (aliases have none). */
-  find(...names: EnvName[]): Found | undefined {
+  find(...names: (keyof T & string)[]): Found | undefined {
     for (const name of names) {
       // A yaml value overridden by the environment is still a known key, not a typo.
-      const path = (ENV_TABLE[name] as EnvRow<unknown>).yaml;
+      const path = this.row(name).yaml;
       if (path !== undefined && this.yaml.leaves.has(path)) this.yaml.used.add(path);
     }
     for (const name of names) {
@@ -53,7 +71,7 @@ export class Layers {
       if (v !== undefined) return { raw: v, where: name, fromEnv: true };
     }
     for (const name of names) {
-      const path = (ENV_TABLE[name] as EnvRow<unknown>).yaml;
+      const path = this.row(name).yaml;
       const found = path === undefined ? undefined : this.yamlValue(path);
       if (found) return found;
     }
@@ -82,18 +100,18 @@ export class Layers {
   }
 
   /** Value of a variable with a default. */
-  get<N extends EnvName>(name: N, ...aliases: EnvName[]): ParsedOf<N> {
-    const row = ENV_TABLE[name] as unknown as EnvRow<ParsedOf<N>>;
+  get<N extends keyof T & string>(name: N, ...aliases: (keyof T & string)[]): ParsedOf<T, N> {
+    const row = this.row(name) as EnvRow<ParsedOf<T, N>>;
     const def = this.defaultOf(row, name);
     const found = this.find(name, ...aliases);
     return found ? this.parse(row, found, def) : def;
   }
 
   /** Value of a variable without a default: undefined when unset (or invalid, which is recorded). */
-  opt<N extends EnvName>(name: N, ...aliases: EnvName[]): ParsedOf<N> | undefined {
+  opt<N extends keyof T & string>(name: N, ...aliases: (keyof T & string)[]): ParsedOf<T, N> | undefined {
     const found = this.find(name, ...aliases);
     if (!found) return undefined;
-    const row = (found.fromEnv && found.where !== name ? ENV_TABLE[found.where as EnvName] : ENV_TABLE[name]) as unknown as EnvRow<ParsedOf<N>>;
+    const row = this.row(found.fromEnv && found.where !== name ? found.where : name) as EnvRow<ParsedOf<T, N>>;
     try {
       return row.parse(found.raw, found.where);
     } catch (err) {
@@ -106,7 +124,7 @@ export class Layers {
    * A secret: NAME or NAME_FILE (env, then yaml `x` / `x_file`). The file's content loses one
    * trailing newline (what `echo secret > file` adds). Setting both in one layer is an error.
    */
-  secret(name: EnvName, fileName: EnvName, ...aliases: EnvName[]): { value: string; where: string } | undefined {
+  secret(name: keyof T & string, fileName: keyof T & string, ...aliases: (keyof T & string)[]): { value: string; where: string } | undefined {
     const direct = this.envValue(name);
     const file = this.envValue(fileName);
     if (direct !== undefined && file !== undefined) {
@@ -144,4 +162,4 @@ export class Layers {
   }
 }
 
-type ParsedOf<N extends EnvName> = (typeof ENV_TABLE)[N] extends EnvRow<infer T> ? T : never;
+type ParsedOf<T extends EnvTable, N extends keyof T> = T[N] extends EnvRow<infer V> ? V : never;

@@ -2,6 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig, type LoadConfigDeps } from './load.js';
 import { isPilotError } from '../errors.js';
+import { settingsOf } from '../sources/registry.js';
+import type { KvSourceSettings } from '../sources/kv/kind.js';
+import type { EtcdSourceSettings } from '../sources/etcd/kind.js';
+import type { PilotConfig } from './types.js';
+
+const kvOf = (c: PilotConfig) => settingsOf<KvSourceSettings>(c.sources, 'kv');
+const etcdOf = (c: PilotConfig) => settingsOf<EtcdSourceSettings>(c.sources, 'etcd');
 
 const load = (env: Record<string, string>, files: Record<string, string> = {}) =>
   loadConfig({
@@ -39,7 +46,7 @@ test('built-in defaults', () => {
   assert.equal(c.stats.password, undefined, 'never a built-in password');
   assert.equal(c.global.serverStateFile, true);
   assert.equal(c.defaults.idleCloseOnResponse, true);
-  assert.deepEqual(c.sources, { staleAfterMs: 30000 });
+  assert.deepEqual(c.sources, { staleAfterMs: 30000, configured: [] });
   assert.deepEqual(c.demo, { port: 8080 }, 'auto demo when nothing is configured');
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.stats) && Object.isFrozen(c.services));
 });
@@ -79,8 +86,8 @@ test('*_FILE secrets: read the file, trim one trailing newline; both set is an e
   const files = { '/s/pw': 'occspass\n', '/s/tok1': 'tok\n', '/s/tok': 'tok\n\n', '/s/etcd': 'e\r\n' };
   const c = load({ STATS_PASSWORD_FILE: '/s/pw', KV_URL: 'http://kv:8500', KV_TOKEN_FILE: '/s/tok1', ETCD_NODE: 'etcd', ETCD_PASSWORD_FILE: '/s/etcd' }, files);
   assert.equal(c.stats.password, 'occspass');
-  assert.equal(c.sources.kv?.token, 'tok');
-  assert.equal(c.sources.etcd?.password, 'e');
+  assert.equal(kvOf(c)?.token, 'tok');
+  assert.equal(etcdOf(c)?.password, 'e');
   // Only one newline is trimmed: the second makes the token invalid, and the error does not show it.
   const lines = errorsOf({ KV_URL: 'http://kv:8500', KV_TOKEN_FILE: '/s/tok' }, files);
   assert.equal(lines.length, 1);
@@ -97,19 +104,19 @@ test('secrets never reach config.env', () => {
 
 test('seed 002 variables: KV_IP, KV_PORT, OCCS_API_TOKEN, OCCS_BACKEND_KEY', () => {
   const c = load({ KV_IP: '172.17.0.1', KV_PORT: '9109', OCCS_API_TOKEN: 'secret-token', OCCS_BACKEND_KEY: 'apps/myapp/containers/' });
-  assert.deepEqual(c.sources.kv, { url: 'http://172.17.0.1:9109', token: 'secret-token', prefix: 'apps/myapp/containers', intervalMs: 5000, watch: false, timeoutMs: 10000 });
+  assert.deepEqual(kvOf(c), { url: 'http://172.17.0.1:9109', token: 'secret-token', prefix: 'apps/myapp/containers', intervalMs: 5000, watch: false, timeoutMs: 10000, layout: 'containers' });
   assert.equal(c.demo, undefined, 'no demo once a source is configured');
   assert.deepEqual(errorsOf({ KV_URL: 'http://a', KV_IP: 'b' }), ['KV_URL: set either KV_URL or KV_IP (+ KV_PORT), not both']);
-  assert.equal(load({ KV_URL: 'http://a:1', KV_TOKEN: 'mine', OCCS_API_TOKEN: 'theirs' }).sources.kv?.token, 'mine');
+  assert.equal(kvOf(load({ KV_URL: 'http://a:1', KV_TOKEN: 'mine', OCCS_API_TOKEN: 'theirs' }))?.token, 'mine');
 });
 
 test('seed 001 variables: ETCD_NODE and the literal HAPROXY-ID', () => {
   const c = load({ ETCD_NODE: 'etcd.local', 'HAPROXY-ID': 'haproxy-1' });
-  assert.deepEqual(c.sources.etcd, { endpoints: ['http://etcd.local:2379'], prefix: '/haproxy-haproxy-1', haproxyId: 'haproxy-1' });
+  assert.deepEqual(etcdOf(c), { endpoints: ['http://etcd.local:2379'], prefix: '/haproxy-haproxy-1', haproxyId: 'haproxy-1', layout: 'confd' });
   const t = load({ ETCD_ENDPOINTS: '10.0.0.1:2379,https://e2:2380', ETCD_CA: '/ca.pem', HAPROXY_ID: 'x' });
-  assert.deepEqual(t.sources.etcd?.endpoints, ['https://10.0.0.1:2379', 'https://e2:2380']);
-  assert.deepEqual(t.sources.etcd?.tls, { ca: '/ca.pem' });
-  assert.equal(load({ ETCD_NODE: 'e', ETCD_PREFIX: '/pilot/' }).sources.etcd?.prefix, '/pilot');
+  assert.deepEqual(etcdOf(t)?.endpoints, ['https://10.0.0.1:2379', 'https://e2:2380']);
+  assert.deepEqual(etcdOf(t)?.tls, { ca: '/ca.pem' });
+  assert.equal(etcdOf(load({ ETCD_NODE: 'e', ETCD_PREFIX: '/pilot/' }))?.prefix, '/pilot');
 });
 
 test('PROGRAM_<NAME>: command parsed without a shell; _RESTART is an option only when PROGRAM_<NAME> exists', () => {

@@ -11,14 +11,15 @@ import { Layers, type FileAccess } from './layers.js';
 import { list } from './parse.js';
 import { emptyYaml, parseYamlFile, unusedLeaves, type YamlTree } from './yaml-file.js';
 import { loadPrograms, loadResolvers, loadServices } from './load-families.js';
-import type { PilotConfig, SourcesSettings, KvSourceSettings, EtcdSourceSettings } from './types.js';
+import type { PilotConfig, SourcesSettings } from './types.js';
+import { loadSources as loadSourceKinds, sourceEnvRows } from '../sources/registry.js';
 
 export interface LoadConfigDeps extends FileAccess {
   env: Readonly<Record<string, string | undefined>>;
 }
 
 /** Variables whose values are secrets: kept out of `config.env` (templates) and logs. */
-export const SECRET_VARS: readonly string[] = Object.entries(ENV_TABLE)
+export const SECRET_VARS: readonly string[] = Object.entries({ ...ENV_TABLE, ...sourceEnvRows() })
   .filter(([, r]) => (r as { secret?: boolean }).secret)
   .map(([n]) => n);
 
@@ -63,7 +64,7 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
 
   const demoMode = L.get('PILOT_DEMO');
   const demoPort = L.get('PILOT_DEMO_PORT');
-  const nothingElse = services.length === 0 && !sources.kv && !sources.etcd && !sources.file && userConfig === undefined;
+  const nothingElse = services.length === 0 && sources.configured.length === 0 && userConfig === undefined;
   const demoOn = demoMode === 'auto' ? nothingElse : ['on', '1', 'true'].includes(demoMode);
 
   const config: PilotConfig = {
@@ -156,114 +157,7 @@ function publicEnv(env: Readonly<Record<string, string | undefined>>): Record<st
 }
 
 function loadSources(L: Layers): SourcesSettings {
-  const sources: SourcesSettings = { staleAfterMs: L.get('PILOT_STALE_AFTER') };
-  const kv = loadKv(L);
-  if (kv) sources.kv = kv;
-  const etcd = loadEtcd(L);
-  if (etcd) sources.etcd = etcd;
-  const file = L.opt('DISCOVERY_FILE');
-  if (file !== undefined) sources.file = { path: file };
-  return sources;
-}
-
-function loadKv(L: Layers): KvSourceSettings | undefined {
-  const envUrl = L.envValue('KV_URL');
-  const envIp = L.envValue('KV_IP');
-  if (envUrl !== undefined && envIp !== undefined) {
-    L.errors.push('KV_URL: set either KV_URL or KV_IP (+ KV_PORT), not both');
-    return undefined;
-  }
-  const urlFound = envIp !== undefined ? undefined : L.find('KV_URL');
-  const ipFound = urlFound ? undefined : L.find('KV_IP');
-  if (!urlFound && !ipFound) return undefined;
-  let url = '';
-  try {
-    if (urlFound) {
-      const text = typeof urlFound.raw === 'string' ? urlFound.raw : '';
-      let u: URL | undefined;
-      try {
-        u = new URL(text);
-      } catch {
-        u = undefined;
-      }
-      if (!u || !/^https?:$/.test(u.protocol) || /\s/.test(text)) {
-        throw new PilotError('E_CONFIG', `${urlFound.where}: ${JSON.stringify(text.slice(0, 80))} is not an http(s) URL`);
-      }
-      url = text.replace(/\/+$/, '');
-    } else if (ipFound) {
-      const host = validHost(ipFound.where, typeof ipFound.raw === 'string' ? ipFound.raw : '');
-      const port = L.get('KV_PORT');
-      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    }
-  } catch (err) {
-    L.fail(err);
-  }
-  let token: string | undefined;
-  const tok = L.secret('KV_TOKEN', 'KV_TOKEN_FILE', 'OCCS_API_TOKEN');
-  if (tok) {
-    try {
-      token = validToken(tok.where, tok.value);
-    } catch (err) {
-      L.fail(err);
-    }
-  }
-  let prefix = '';
-  const pf = L.find('KV_PREFIX', 'OCCS_BACKEND_KEY');
-  if (pf) {
-    const text = typeof pf.raw === 'string' ? pf.raw.trim() : '';
-    if (!/^[\x21-\x7e]{0,512}$/.test(text) || /[?#]/.test(text)) L.errors.push(`${pf.where}: ${JSON.stringify(text.slice(0, 80))} is not a key prefix (visible characters, no "?" or "#")`);
-    // Consul KV paths have no leading slash (`GET /v1/kv/apps/myapp/containers`): normalise both ends.
-    else prefix = text.replace(/^\/+|\/+$/g, '');
-  }
-  return {
-    url,
-    ...(token === undefined ? {} : { token }),
-    prefix,
-    intervalMs: L.get('KV_INTERVAL'),
-    watch: L.get('KV_WATCH'),
-    timeoutMs: L.get('KV_TIMEOUT'),
-  };
-}
-
-function loadEtcd(L: Layers): EtcdSourceSettings | undefined {
-  // ETCD_NODE (seed 001) is one host; it counts when ETCD_ENDPOINTS is not set in the environment.
-  const found = L.find('ETCD_ENDPOINTS', 'ETCD_NODE');
-  if (!found) return undefined;
-  const ca = L.opt('ETCD_CA');
-  const cert = L.opt('ETCD_CERT');
-  const key = L.opt('ETCD_KEY');
-  const tls = ca !== undefined || cert !== undefined || key !== undefined;
-  if ((cert === undefined) !== (key === undefined)) L.errors.push('ETCD_CERT: ETCD_CERT and ETCD_KEY go together');
-  const endpoints: string[] = [];
-  for (const item of list(found.raw)) {
-    try {
-      if (/^https?:\/\//.test(item)) {
-        const u = new URL(item);
-        validHost(found.where, u.hostname.replace(/^\[|\]$/g, ''));
-        endpoints.push(`${u.protocol}//${u.host}`);
-      } else {
-        const hp = /:\d+$/.test(item) ? validHostPort(found.where, item) : { host: validHost(found.where, item), port: 2379 };
-        endpoints.push(`${tls ? 'https' : 'http'}://${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`);
-      }
-    } catch (err) {
-      L.fail(err, found.where);
-    }
-  }
-  const user = L.opt('ETCD_USER');
-  const pw = L.secret('ETCD_PASSWORD', 'ETCD_PASSWORD_FILE');
-  if (pw && /[\0\n\r]/.test(pw.value)) L.errors.push(`${pw.where}: the password contains a newline or NUL`);
-  const haproxyId = L.opt('HAPROXY_ID', 'HAPROXY-ID');
-  let prefix = L.get('ETCD_PREFIX');
-  if (haproxyId !== undefined) prefix = `/haproxy-${haproxyId}`;
-  else if (!prefix.startsWith('/') || /[\s#?]/.test(prefix)) L.errors.push(`ETCD_PREFIX: ${JSON.stringify(prefix.slice(0, 80))} is not a key prefix starting with "/"`);
-  return {
-    endpoints,
-    ...(user === undefined ? {} : { user }),
-    ...(pw === undefined ? {} : { password: pw.value }),
-    ...(tls ? { tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } } : {}),
-    prefix: prefix.length > 1 ? prefix.replace(/\/+$/, '') : prefix,
-    ...(haproxyId === undefined ? {} : { haproxyId }),
-  };
+  return { staleAfterMs: L.get('PILOT_STALE_AFTER'), configured: loadSourceKinds(L) };
 }
 
 function deepFreeze<T>(value: T): T {

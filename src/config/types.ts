@@ -4,6 +4,7 @@
  * Durations are milliseconds, sizes are plain numbers.
  */
 import type { LevelWithSilent } from 'pino';
+import type { ConfiguredSource } from '../sources/kind.js';
 
 export type RestartPolicy = 'on-failure' | 'always' | 'never';
 
@@ -102,32 +103,9 @@ export interface ServiceSpec {
   origin: string;
 }
 
-export interface KvSourceSettings {
-  url: string; // KV_URL, or http://KV_IP:KV_PORT
-  token?: string; // KV_TOKEN / KV_TOKEN_FILE / OCCS_API_TOKEN: never logged
-  prefix: string; // KV_PREFIX / OCCS_BACKEND_KEY
-  intervalMs: number; // KV_INTERVAL, default 5s
-  watch: boolean; // KV_WATCH: Consul blocking queries
-  timeoutMs: number;
-}
-
-export interface EtcdSourceSettings {
-  endpoints: string[]; // ETCD_ENDPOINTS (comma list) or ETCD_NODE
-  user?: string;
-  password?: string; // never logged
-  tls?: { ca?: string; cert?: string; key?: string };
-  prefix: string; // /haproxy-<HAPROXY_ID> when HAPROXY_ID is set, else ETCD_PREFIX
-  haproxyId?: string;
-}
-
-export interface FileSourceSettings {
-  path: string; // DISCOVERY_FILE: yaml or json of services and servers
-}
-
 export interface SourcesSettings {
-  kv?: KvSourceSettings;
-  etcd?: EtcdSourceSettings;
-  file?: FileSourceSettings;
+  /** The source kinds turned on, with their settings (src/sources/registry.ts). */
+  configured: ConfiguredSource[];
   /** /health turns unhealthy when a source has been failing this long (PILOT_STALE_AFTER). */
   staleAfterMs: number;
 }

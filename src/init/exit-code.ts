@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { isPilotError } from '../errors.js';
 
 /**
  * haproxy-pilot's exit codes (documented in the README):
@@ -24,6 +25,17 @@ export function childExitCode(code: number | null, signal: NodeJS.Signals | null
   if (signal) {
     const n = (constants.signals as Record<string, number>)[signal];
     if (n !== undefined) return 128 + n;
+  }
+  return ExitCode.INTERNAL;
+}
+
+/** Errors found before HAProxy runs a config are configuration errors (78); the rest are internal (70). */
+export function exitCodeFor(err: unknown): number {
+  if (isPilotError(err, 'E_CONFIG') || isPilotError(err, 'E_TEMPLATE') || isPilotError(err, 'E_VALUE') || isPilotError(err, 'E_CHECK')) return ExitCode.CONFIG;
+  if (isPilotError(err, 'E_HAPROXY')) {
+    // The master exited before it was ready: its own code; HAProxy missing: EX_UNAVAILABLE.
+    const exit = err.details as { code?: number | null; signal?: NodeJS.Signals | null } | undefined;
+    return exit && (typeof exit.code === 'number' || exit.signal) ? childExitCode(exit.code ?? null, exit.signal ?? null) : ExitCode.UNAVAILABLE;
   }
   return ExitCode.INTERNAL;
 }

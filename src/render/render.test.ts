@@ -69,10 +69,10 @@ const SEED002_BACKEND: DiscoveredBackend = {
   servers: [{ name: 'one', host: '10.9.1.1', port: 32001 }, { name: 'two', host: '10.9.1.2', port: 32002 }],
 };
 const SEED001_BACKENDS: DiscoveredBackend[] = [
-  { name: 'myapp', mode: 'http', servers: [], dns: { name: 'myapp', port: 80, slots: 4 }, route: { domain: 'example.org' }, source: 'etcd' },
-  { name: 'myapi', mode: 'http', servers: [], dns: { name: 'myapi', port: 80, slots: 4 }, route: { pathPrefix: '/api_A' }, source: 'etcd' },
-  { name: 'otherapi', mode: 'http', servers: [], dns: { name: 'otherapi', port: 8080, slots: 2 }, route: { domain: 'example.org', pathPrefix: '/api_B' }, source: 'etcd' },
-  { name: 'galera', mode: 'tcp', servers: [], dns: { name: 'galera', port: 3306, slots: 3 }, route: { port: 3306 }, source: 'etcd' },
+  { name: 'myapp', mode: 'http', servers: [], dns: [{ name: 'myapp', port: 80, slots: 4 }], route: { domain: 'example.org' }, source: 'etcd' },
+  { name: 'myapi', mode: 'http', servers: [], dns: [{ name: 'myapi', port: 80, slots: 4 }], route: { pathPrefix: '/api_A' }, source: 'etcd' },
+  { name: 'otherapi', mode: 'http', servers: [], dns: [{ name: 'otherapi', port: 8080, slots: 2 }], route: { domain: 'example.org', pathPrefix: '/api_B' }, source: 'etcd' },
+  { name: 'galera', mode: 'tcp', servers: [], dns: [{ name: 'galera', port: 3306, slots: 3 }], route: { port: 3306 }, source: 'etcd' },
 ];
 
 interface Case {

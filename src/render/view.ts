@@ -9,7 +9,7 @@ import { PilotError } from '../errors.js';
 import type { PilotConfig, ResolverSpec, ServiceSpec } from '../config/types.js';
 import type { DiscoveredBackend, DiscoveredServer } from '../state/model.js';
 import {
-  validFilePath, validHost, validHostPort, validName, validPath, validPort, validRawLine, validSecret, validUri,
+  showValue, validConfigPath, validFilePath, validHost, validHostPort, validIp, validName, validPath, validPort, validRawLine, validSecret, validServerName, validUri,
 } from '../state/validate.js';
 
 export interface RenderInput {
@@ -19,7 +19,7 @@ export interface RenderInput {
   keys: Record<string, string>;
   /** The stats password to use when config.stats.password is unset (generated at start). */
   statsPassword?: string;
-  /** Directory of PEM files for the HTTP frontend's `bind :443 ssl crt <dir>`. */
+  /** Directory of PEM files for the HTTP frontend's `bind :443 ssl crt <dir>` (relative: HAProxy runs with `-C`). */
   certsDir?: string;
   /** The HAProxy binary has the Prometheus exporter (`haproxy -vv`). */
   hasPrometheus: boolean;
@@ -123,16 +123,24 @@ function serviceView(s: ServiceSpec, config: PilotConfig) {
   };
 }
 
+/** A store's server keywords (already allow-listed by the layout): visible ASCII words only. */
+const WORD = /^[\x21-\x7e]{1,256}$/;
+
 function serverView(b: DiscoveredBackend, s: DiscoveredServer) {
   const what = `backend ${b.name} server ${s.name} (source ${b.source})`;
-  const params = ['check', ...initAddr(s.host)];
+  // A source that gives server keywords (ProxyMgr's server_options) decides about `check` itself.
+  const given = (b.serverOptions ?? []).map((w) => {
+    if (!WORD.test(w) || w.includes('#')) throw new PilotError('E_VALUE', `${what}: server option ${showValue(w)} is not one word of visible characters`);
+    return w;
+  });
+  const params = [...(b.serverOptions ? given : ['check']), ...initAddr(s.host)];
   if (s.state === 'maint') params.push('disabled');
   if (s.state === 'drain') params.push('weight 0');
   else if (s.weight !== undefined) {
     if (!Number.isInteger(s.weight) || s.weight < 0 || s.weight > 256) throw new PilotError('E_VALUE', `${what}: weight ${s.weight} is not 0..256`);
     params.push(`weight ${s.weight}`);
   }
-  return { name: validName(what, s.name), address: addr(validHost(what, s.host), validPort(what, s.port)), params: params.join(' ') };
+  return { name: validServerName(what, s.name), address: addr(validHost(what, s.host), validPort(what, s.port)), params: params.join(' ') };
 }
 
 function backendView(b: DiscoveredBackend, config: PilotConfig, resolver: string) {
@@ -143,20 +151,24 @@ function backendView(b: DiscoveredBackend, config: PilotConfig, resolver: string
     source: validRawLine(what, b.source),
     mode: b.mode,
     listenPort: route.port === undefined ? null : validPort(`${what} route port`, route.port),
+    listenBind: route.port === undefined ? null : bindText({ address: route.bindAddress === undefined ? '' : validIp(`${what} route bind address`, route.bindAddress), port: route.port }),
     logOption: route.port === undefined ? null : logOption(config, b.mode),
     idleClose: route.port === undefined ? null : idleClose(config, b.mode),
     domain: route.domain === undefined ? null : validHost(`${what} route domain`, route.domain),
     pathPrefix: route.pathPrefix === undefined ? null : validPath(`${what} route path`, route.pathPrefix),
-    httpchk: b.mode === 'http' ? SEED_HTTPCHK : null,
+    // A source that gives its own section lines (ProxyMgr's listen_options) decides about
+    // balance and health checks itself.
+    balance: b.options?.some((l) => /^balance\s/.test(l)) ? null : 'roundrobin',
+    httpchk: b.mode === 'http' && !b.options ? SEED_HTTPCHK : null,
+    options: (b.options ?? []).map((l, i) => validRawLine(`${what} option ${i + 1}`, l)),
     servers: b.servers.map((s) => serverView(b, s)),
-    serverTemplate: b.dns
-      ? {
-          prefix: 'srv',
-          slots: b.dns.slots,
-          address: addr(validHost(what, b.dns.name), validPort(what, b.dns.port)),
-          params: `check resolvers ${resolver} init-addr none`,
-        }
-      : null,
+    serverTemplates: (b.dns ?? []).map((d, i) => ({
+      // srv1…srvN for the first name (seed 001's layout), srv2_1… for the next ones.
+      prefix: i === 0 ? 'srv' : `srv${i + 1}_`,
+      slots: d.slots,
+      address: addr(validHost(what, d.name), validPort(what, d.port)),
+      params: `check resolvers ${resolver} init-addr none`,
+    })),
   };
 }
 
@@ -180,7 +192,7 @@ function httpRoutes(backends: BackendView[]) {
 export function buildView(input: RenderInput) {
   const { config } = input;
   const resolvers = config.resolvers.map(resolverView);
-  const needsResolver = input.backends.some((b) => b.dns !== undefined);
+  const needsResolver = input.backends.some((b) => (b.dns?.length ?? 0) > 0);
   if (needsResolver && resolvers.length === 0) {
     resolvers.push(resolverView({ name: 'system', nameservers: [], parseResolvConf: true }));
   }
@@ -188,7 +200,7 @@ export function buildView(input: RenderInput) {
   const services = config.services.map((s) => serviceView(s, config));
   const routes = httpRoutes(backends);
   const unrouted = backends.filter((b) => b.listenPort === null && b.domain === null && b.pathPrefix === null);
-  const certsDir = input.certsDir === undefined ? null : validFilePath('certsDir', input.certsDir);
+  const certsDir = input.certsDir === undefined ? null : validConfigPath('certsDir', input.certsDir);
 
   let stats = null;
   if (config.stats.port !== 0) {

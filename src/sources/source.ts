@@ -1,8 +1,11 @@
 /**
- * A discovery source watches one store and emits whole snapshots. It never applies anything
- * itself: the reconcile loop (src/pilot.ts) merges the latest snapshot of every source into
- * the desired state. A source that fails calls onError and keeps quiet: the loop keeps that
- * source's last good snapshot and marks it stale.
+ * A discovery source watches one store, or takes pushes, and emits whole snapshots. It never
+ * applies anything itself: the reconcile loop (src/pilot.ts) merges the latest snapshot of every
+ * source into the desired state. A source that fails calls error() and keeps quiet: the loop
+ * keeps that source's last good snapshot and marks it stale.
+ *
+ * When a backend did not change since the source's previous snapshot, the source emits the same
+ * object again: identity means "unchanged", and later stages skip work for it.
  */
 import type { DiscoveredBackend } from '../state/model.js';
 
@@ -28,4 +31,37 @@ export interface Source {
   readonly name: string;
   start(sink: SourceSink): void;
   stop(): Promise<void>;
+  /** HTTP routes the source serves (pushes, webhooks); the pilot opens the listener before start(). */
+  readonly listener?: { host: string; port: number; routes: readonly Route[] };
+  /** Extra fields for /health (Sidecar's `last_changed`), if the source has any. */
+  health?(): Record<string, unknown>;
+}
+
+/** An HTTP route on one of the pilot's listeners (control server, a source's push endpoint). */
+export interface Route {
+  method: 'GET' | 'POST';
+  /** Exact path, e.g. `/update`. */
+  path: string;
+  /** Who may call it: `loopback` answers 403 to anyone else (the default is `any`). */
+  access?: 'any' | 'loopback';
+  /** Bodies larger than this get 413 before the handler runs (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Must answer fast: work that takes time happens after the answer. A throw is a 500. */
+  handle(req: PushRequest): PushResponse | Promise<PushResponse>;
+}
+
+export interface PushRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  body: Buffer;
+  remoteAddress: string;
+}
+
+export interface PushResponse {
+  status: number;
+  /** JSON-encoded; a string is sent as text/plain. */
+  body?: unknown;
+  headers?: Record<string, string>;
 }

@@ -26,15 +26,15 @@ test('seed 001 services and tcp-services become DNS-discovered backends with rou
   });
   assert.deepEqual(r.skipped, []);
   assert.deepEqual(r.backends, [
-    { name: 'myapi', mode: 'http', servers: [], dns: { name: 'myapi', port: 8080, slots: 10 }, route: { pathPrefix: '/api_A' }, source: 'etcd' },
-    { name: 'myapp', mode: 'http', servers: [], dns: { name: 'myapp', port: 80, slots: 10 }, route: { domain: 'example.org' }, source: 'etcd' },
-    { name: 'tcp-galera', mode: 'tcp', servers: [], dns: { name: 'galera', port: 3307, slots: 10 }, route: { port: 3306 }, source: 'etcd' },
+    { name: 'myapi', mode: 'http', servers: [], dns: [{ name: 'myapi', port: 8080, slots: 10 }], route: { pathPrefix: '/api_A' }, source: 'etcd' },
+    { name: 'myapp', mode: 'http', servers: [], dns: [{ name: 'myapp', port: 80, slots: 10 }], route: { domain: 'example.org' }, source: 'etcd' },
+    { name: 'tcp-galera', mode: 'tcp', servers: [], dns: [{ name: 'galera', port: 3307, slots: 10 }], route: { port: 3306 }, source: 'etcd' },
   ]);
 });
 
 test('a service with only a port has no route; slots are configurable', () => {
   const r = confdLayout({ '/haproxy-1/services/plain/port': '80' }, { prefix: 'haproxy-1/', source: 'etcd', dnsSlots: 3 });
-  assert.deepEqual(r.backends[0], { name: 'plain', mode: 'http', servers: [], dns: { name: 'plain', port: 80, slots: 3 }, source: 'etcd' });
+  assert.deepEqual(r.backends[0], { name: 'plain', mode: 'http', servers: [], dns: [{ name: 'plain', port: 80, slots: 3 }], source: 'etcd' });
 });
 
 test('missing keys skip the service, naming it; others are unaffected', () => {

@@ -92,7 +92,7 @@ export function confdLayout(keys: Readonly<Record<string, string>>, options: Con
         name,
         mode: 'http',
         servers: [],
-        dns: { name: dnsName, port, slots },
+        dns: [{ name: dnsName, port, slots }],
         ...(route.domain !== undefined || route.pathPrefix !== undefined ? { route } : {}),
         source: options.source,
       });
@@ -117,7 +117,7 @@ export function confdLayout(keys: Readonly<Record<string, string>>, options: Con
         name,
         mode: 'tcp',
         servers: [],
-        dns: { name: dnsName, port: internal, slots },
+        dns: [{ name: dnsName, port: internal, slots }],
         route: { port: external },
         source: options.source,
       });

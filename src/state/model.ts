@@ -19,17 +19,26 @@ export interface DiscoveredBackend {
   name: string;
   mode: 'http' | 'tcp';
   servers: DiscoveredServer[];
-  /** Servers found through DNS at run time instead of a list (seed 001): server-template. */
-  dns?: { name: string; port: number; slots: number };
+  /** DNS names HAProxy's resolvers resolve at run time (seed 001, ProxyMgr's dns watcher): a server-template each. */
+  dns?: { name: string; port: number; slots: number }[];
   /** How traffic reaches it. Absent: the default frontend decides (seed 002: frontend :5000). */
   route?: {
     /** HTTP: Host header to match (seed 001 `domain`). */
     domain?: string;
     /** HTTP: path prefix to match (seed 001 `url_beg`). */
     pathPrefix?: string;
-    /** TCP: a listen of its own on this port (seed 001 tcp-services external_port). */
+    /** A listen of its own on this port (seed 001 tcp-services external_port, ProxyMgr, Sidecar). */
     port?: number;
+    /** The IP that listen binds to; absent: all addresses. */
+    bindAddress?: string;
   };
+  /**
+   * Extra lines for the proxy section, already parsed against an allow-list by the source's
+   * layout (ProxyMgr's listen_options): one line each, printable, rendered after `mode`.
+   */
+  options?: string[];
+  /** Extra server keywords for every server line, already allow-listed (ProxyMgr's server_options). */
+  serverOptions?: string[];
   /** Which source produced it. */
   source: string;
 }

@@ -33,6 +33,24 @@ export function validName(what: string, value: string): string {
   return value;
 }
 
+/**
+ * A server name: the proxy-name grammar plus ':', which HAProxy allows and ProxyMgr uses
+ * (`10.0.0.1:8080` names the server at that address). `backend/server` on the runtime API splits
+ * at the first '/', so ':' is unambiguous there.
+ */
+const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/;
+
+export function validServerName(what: string, value: string): string {
+  if (!SERVER_NAME.test(value)) reject(what, value, 'a server name of letters, digits, "-", "_", "." or ":" (at most 63, starting with a letter or digit)');
+  return value;
+}
+
+/** An IP address literal (for bind addresses). */
+export function validIp(what: string, value: string): string {
+  if (isIP(value) === 0) reject(what, value, 'an IP address');
+  return value;
+}
+
 /** A name made safe: anything outside the grammar becomes '_' (for names derived from keys). */
 export function toName(raw: string): string {
   const cleaned = raw.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
@@ -114,6 +132,14 @@ export function validToken(what: string, value: string, max = 4096): string {
 export function validFilePath(what: string, value: string): string {
   if (!/^\/[A-Za-z0-9._+,=@/-]{0,1023}$/.test(value) || /(^|\/)\.\.(\/|$)/.test(value)) {
     reject(what, value, 'an absolute path of letters, digits and "._+,=@/-"');
+  }
+  return value;
+}
+
+/** A path written unquoted into haproxy.cfg, absolute or relative to HAProxy's `-C` folder. */
+export function validConfigPath(what: string, value: string): string {
+  if (!/^[A-Za-z0-9._+,=@/-]{1,1024}$/.test(value) || /(^|\/)\.\.(\/|$)/.test(value)) {
+    reject(what, value, 'a path of letters, digits and "._+,=@/-"');
   }
   return value;
 }

@@ -26,6 +26,8 @@ export type { MasterCommandFn };
 export interface HaproxyMasterOptions {
   bin: string;
   configPath: string;
+  /** HAProxy's `-C`: relative paths in the config (certificates) resolve against it, again at every reload. */
+  chdir?: string;
   masterSocket: string;
   stopDelayMs: number;
   stopTimeoutMs: number;
@@ -101,7 +103,7 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
   async function start(): Promise<void> {
     if (started) throw new PilotError('E_INTERNAL', 'haproxy master: start() called twice');
     started = true;
-    const args = ['-W', '-db', '-S', `${options.masterSocket},mode,600`, ...(options.extraArgs ?? []), '-f', options.configPath];
+    const args = ['-W', '-db', '-S', `${options.masterSocket},mode,600`, ...(options.chdir ? ['-C', options.chdir] : []), ...(options.extraArgs ?? []), '-f', options.configPath];
     log.info({ bin: options.bin, args }, 'starting haproxy master');
     const spawned = spawn(options.bin, args, { stdio: 'inherit', detached: true });
     child = spawned;

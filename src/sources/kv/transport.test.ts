@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeConsulKv } from './kv.js';
-import { redact, backoffMs } from './common.js';
+import { decodeConsulKv } from './transport.js';
+import { redact, backoffMs } from '../common.js';
 
 test('Consul KV entries decode to absolute keys; folders (null) are left out', () => {
   const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileLayout, flattenKeys } from './file-layout.js';
+import { fileLayout, flattenKeys } from './layout.js';
 
 const opts = { source: 'file' };
 
@@ -26,7 +26,7 @@ test('services with string and object servers, dns and routes', () => {
       ],
       route: { domain: 'example.org', pathPrefix: '/api' },
     },
-    { name: 'db', mode: 'tcp', source: 'file', servers: [], dns: { name: 'db.internal', port: 5432, slots: 10 }, route: { port: 5432 } },
+    { name: 'db', mode: 'tcp', source: 'file', servers: [], dns: [{ name: 'db.internal', port: 5432, slots: 10 }], route: { port: 5432 } },
   ]);
 });
 

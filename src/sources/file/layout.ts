@@ -14,10 +14,10 @@
  * name stays with its server when others are added or removed (runtime API changes, no reload).
  * A service with an invalid or unknown field is skipped as a whole; the others are unaffected.
  */
-import type { DiscoveredBackend, DiscoveredServer } from './model.js';
-import { showValue, toName, validHost, validHostPort, validName, validPath, validPort } from './validate.js';
-import type { LayoutResult, Skipped } from './layout.js';
-import { describeError } from '../errors.js';
+import type { DiscoveredBackend, DiscoveredServer } from '../../state/model.js';
+import { showValue, toName, validHost, validHostPort, validName, validPath, validPort } from '../../state/validate.js';
+import type { LayoutResult, Skipped } from '../../state/layout.js';
+import { describeError } from '../../errors.js';
 
 export interface FileLayoutOptions {
   source: string;
@@ -95,11 +95,11 @@ function service(name: string, raw: unknown, where: string, source: string): Dis
     checkFields(`${what}.dns`, raw.dns, DNS_FIELDS);
     const slots = raw.dns.slots === undefined ? 10 : validPort(`${what}.dns.slots`, str(`${what}.dns.slots`, raw.dns.slots));
     if (slots > 1000) fail(`${what}.dns.slots`, `${slots} is more than 1000`);
-    backend.dns = {
+    backend.dns = [{
       name: validHost(`${what}.dns.name`, str(`${what}.dns.name`, raw.dns.name)),
       port: validPort(`${what}.dns.port`, str(`${what}.dns.port`, raw.dns.port)),
       slots,
-    };
+    }];
   }
   if (raw.route !== undefined) {
     if (!isMap(raw.route)) fail(`${what}.route`, 'not a mapping of domain, path, port');

@@ -15,7 +15,7 @@ export function demoPorts(demo: { port: number } | undefined): DemoPorts | undef
 }
 
 export function demoProgram(demo: DemoPorts): ProgramSpec {
-  const script = fileURLToPath(new URL('../demo/main.js', import.meta.url));
+  const script = fileURLToPath(new URL('./main.js', import.meta.url));
   return { name: 'demo-backend', command: [process.execPath, script, String(demo.backendPort)], restart: 'always', startOnReload: false, origin: 'embedded default (PILOT_DEMO)' };
 }
 

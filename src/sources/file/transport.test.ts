@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../log.js';
-import { createFileSource, parseDiscoveryFile } from './file.js';
-import type { Snapshot } from './source.js';
+import { silentLogger } from '../../log.js';
+import { createFileSource, parseDiscoveryFile } from './transport.js';
+import type { Snapshot } from '../source.js';
 
 function sink() {
   const snapshots: Snapshot[] = [];

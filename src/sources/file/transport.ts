@@ -10,12 +10,12 @@ import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
-import type { Logger } from '../log.js';
-import { PilotError } from '../errors.js';
-import type { FileSourceSettings } from '../config/types.js';
-import { fileLayout, flattenKeys } from '../state/file-layout.js';
-import type { Source, SourceSink } from './source.js';
-import { snapshotOf, systemClock, type SourceClock } from './common.js';
+import type { Logger } from '../../log.js';
+import { PilotError } from '../../errors.js';
+import type { FileSourceSettings } from './kind.js';
+import { fileLayout, flattenKeys } from './layout.js';
+import type { Source, SourceSink } from '../source.js';
+import { snapshotOf, systemClock, type SourceClock } from '../common.js';
 
 export interface FileSourceDeps {
   log: Logger;

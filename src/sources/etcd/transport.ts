@@ -20,13 +20,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
-import type { Logger } from '../log.js';
-import { describeError, PilotError } from '../errors.js';
-import type { EtcdSourceSettings } from '../config/types.js';
-import type { Layout } from '../state/layout.js';
-import { confdLayout } from '../state/confd-layout.js';
-import type { Source, SourceSink } from './source.js';
-import { backoffMs, buildSnapshot, redact, safeCause, systemClock, type SourceClock } from './common.js';
+import type { Logger } from '../../log.js';
+import { describeError, PilotError } from '../../errors.js';
+import type { EtcdSourceSettings } from './kind.js';
+import type { Layout } from '../../state/layout.js';
+import { confdLayout } from '../../state/confd-layout.js';
+import type { Source, SourceSink } from '../source.js';
+import { backoffMs, buildSnapshot, redact, safeCause, systemClock, type SourceClock } from '../common.js';
 
 export interface EtcdClientLike {
   getAll(): { prefix(p: string): { exec(): Promise<{ header: { revision: string }; kvs: IKeyValue[] }> } };

@@ -8,13 +8,13 @@
  * make us spin. The token never appears in logs or errors.
  */
 import { request as undiciRequest } from 'undici';
-import type { Logger } from '../log.js';
-import { PilotError } from '../errors.js';
-import type { KvSourceSettings } from '../config/types.js';
-import type { Layout } from '../state/layout.js';
-import { kvLayout } from '../state/kv-layout.js';
-import type { Snapshot, Source, SourceSink } from './source.js';
-import { backoffMs, buildSnapshot, redact, safeCause, sameKeys, systemClock, type SourceClock } from './common.js';
+import type { Logger } from '../../log.js';
+import { PilotError } from '../../errors.js';
+import type { KvSourceSettings } from './kind.js';
+import type { Layout } from '../../state/layout.js';
+import { kvLayout } from '../../state/kv-layout.js';
+import type { Snapshot, Source, SourceSink } from '../source.js';
+import { backoffMs, buildSnapshot, redact, safeCause, sameKeys, systemClock, type SourceClock } from '../common.js';
 
 export type KvRequest = typeof undiciRequest;
 

@@ -1,0 +1,90 @@
+/**
+ * From settings and the desired state to one candidate: the config text, every file it reads
+ * (certificates, by path relative to its generation folder) and the programs it implies.
+ * Two modes: HAPROXY_CONFIG runs the operator's file as it is (with `program` sections lifted
+ * out, see supervise/program-sections.ts); otherwise the templates are rendered.
+ */
+import { readFile } from 'node:fs/promises';
+import type { PilotConfig, ProgramSpec } from './config/types.js';
+import type { ApplyCandidate } from './apply/transaction.js';
+import type { DesiredState } from './state/merge.js';
+import { reservedBy, type PortUse, type Reserved } from './state/reserved.js';
+import { PilotError } from './errors.js';
+import { validName } from './state/validate.js';
+import { liftProgramSections } from './supervise/program-sections.js';
+import { loadTemplates, renderConfig } from './render/render.js';
+import { demoProgram, type DemoPorts } from './demo/program.js';
+
+export interface Settings {
+  config: PilotConfig;
+  statsPassword?: string;
+  hasPrometheus: boolean;
+  demo?: DemoPorts;
+  /** The pilot's own HTTP listeners: discovery may not take their ports. */
+  listeners?: readonly PortUse[];
+}
+
+export interface Candidate extends ApplyCandidate {
+  /** Helper programs: PROGRAM_<NAME>, lifted `program` sections, the demo's backend. */
+  programs: ProgramSpec[];
+  /** What lifting left out of the operator's `program` sections. */
+  warnings: string[];
+}
+
+/** The folder, relative to the generation, that certificates from the stores go to. */
+export const CERTS_DIR = 'certs';
+
+/** The config as templates see it: no secrets, and no source settings (they hold tokens). */
+function forTemplates(config: PilotConfig): PilotConfig {
+  return { ...config, stats: { ...config.stats, password: undefined }, sources: { ...config.sources, configured: [] } };
+}
+
+export interface Builder {
+  readonly settings: Settings;
+  /** What discovery may not take (for state/merge.ts). */
+  readonly reserved: Reserved;
+  build(desired: DesiredState): Promise<Candidate>;
+}
+
+/**
+ * Loads the templates now (a broken template throws here, as does a port two settings share)
+ * and renders on every build.
+ */
+export function createBuilder(settings: Settings): Builder {
+  const { config } = settings;
+  const templates = loadTemplates(config.templatesDir);
+  const reserved = reservedBy(config, settings.demo, settings.listeners);
+  const templateConfig = forTemplates(config);
+  const ownPrograms = [...config.programs, ...(settings.demo ? [demoProgram(settings.demo)] : [])];
+  return {
+    settings,
+    reserved,
+    async build(desired) {
+      if (config.haproxy.userConfig) return fromUserConfig(config.haproxy.userConfig, config.env, ownPrograms);
+      for (const name of Object.keys(desired.files)) validName('certificate file name', name.slice(CERTS_DIR.length + 1));
+      const hasCerts = Object.keys(desired.files).length > 0;
+      const text = renderConfig(templates, {
+        config: templateConfig,
+        backends: desired.backends,
+        keys: desired.keys,
+        statsPassword: settings.statsPassword,
+        ...(hasCerts ? { certsDir: CERTS_DIR } : {}),
+        hasPrometheus: settings.hasPrometheus,
+        demo: settings.demo,
+      });
+      return { text, files: desired.files, backends: desired.backends, programs: ownPrograms, warnings: [] };
+    },
+  };
+}
+
+/** Read the operator's config and lift its program sections (expanding "${VAR}" as HAProxy would). */
+async function fromUserConfig(path: string, env: Readonly<Record<string, string>>, ownPrograms: ProgramSpec[]): Promise<Candidate> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new PilotError('E_CONFIG', `HAPROXY_CONFIG: cannot read ${path}`, { cause: err });
+  }
+  const lifted = liftProgramSections(text, path, env);
+  return { text: lifted.config, files: {}, backends: [], programs: [...ownPrograms, ...lifted.programs], warnings: lifted.warnings };
+}
