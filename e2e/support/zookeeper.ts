@@ -229,6 +229,7 @@ export interface ZkAdmin {
   remove(path: string): Promise<void>;
   removeTree(path: string): Promise<void>;
   children(path: string): Promise<string[]>;
+  /** Closes the session (once; later calls do nothing). */
   close(): Promise<void>;
 }
 
@@ -251,6 +252,7 @@ export async function zkAdmin(connect: string, opts: { auth?: string } = {}): Pr
   if (opts.auth !== undefined) client.addAuthInfo('digest', Buffer.from(opts.auth));
   const cb = <T>(fn: (done: (err: Error | null, v?: T) => void) => void): Promise<T> =>
     new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+  let closedOnce = false;
   const noNode = (err: unknown): boolean => (err as { getCode?: () => number }).getCode?.() === zk.Exception.NO_NODE;
   const admin: ZkAdmin = {
     client,
@@ -276,6 +278,8 @@ export async function zkAdmin(connect: string, opts: { auth?: string } = {}): Pr
     },
     children: (path) => cb<string[]>((d) => client.getChildren(path, d as never)),
     async close() {
+      if (closedOnce) return;
+      closedOnce = true;
       const closed = new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 2000);
         client.once('disconnected', () => {

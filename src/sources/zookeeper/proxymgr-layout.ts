@@ -86,7 +86,7 @@ export interface ServiceNode {
   parent: string;
   /** Node name as stored (untrusted). */
   name: string;
-  /** Node data as UTF-8 text; undefined with `error` when unreadable. */
+  /** Node data as UTF-8 text; undefined with `error` when unreadable, undefined alone: not read yet. */
   data?: string;
   error?: string;
   /** undefined: not read yet (its ensemble is unreachable) — the service is left out for now. */
@@ -256,7 +256,8 @@ function zookeeperServers(spec: ServiceSpec, w: WatcherData, list: ServerList, s
         list.add(key, validHost(key, child), spec.remotePort!);
         continue;
       }
-      if (c.data === undefined) throw new ServiceError(c.error ?? 'data could not be read');
+      if (c.data === undefined && c.error === undefined) continue; // not read yet: left out for now
+      if (c.data === undefined) throw new ServiceError(`data cannot be read (${c.error})`);
       if (Buffer.byteLength(c.data, 'utf8') > MAX_SERVER_BYTES) throw new ServiceError(`data is larger than ${MAX_SERVER_BYTES} bytes`);
       let blob: unknown;
       try {
@@ -299,7 +300,8 @@ export function layoutService(node: ServiceNode, options: ProxymgrLayoutOptions)
   const key = shownChildPath(node.parent, node.name);
   const skipped: Skipped[] = [];
   try {
-    if (node.data === undefined) fail(node.error ?? 'data could not be read');
+    if (node.data === undefined && node.error === undefined) return { skipped }; // not read yet
+    if (node.data === undefined) fail(`data cannot be read (${node.error})`);
     const spec = parseService(node.name, node.data);
     const w = node.watcher;
     if (w === undefined && spec.type !== 'dns') return { skipped };
