@@ -30,7 +30,7 @@ import type { Skipped } from '../../state/layout.js';
 import { describeError } from '../../errors.js';
 import { showValue, validHost, validHostPort, validName, validPort } from '../../state/validate.js';
 import { parseListenOptions, parseServerOptions, type Mode } from './options.js';
-import { childPath, connectString, isServerName, parseConnectString, serverName, shownChildPath, validZnodePath } from './znode.js';
+import { connectString, isServerName, parseConnectString, serverName, shownChildPath, validZnodePath } from './znode.js';
 
 export const WATCHER_TYPES = ['zookeeper', 'campanjazk', 'dns', 'file'] as const;
 export type WatcherType = (typeof WATCHER_TYPES)[number];
@@ -359,4 +359,3 @@ export function proxymgrLayout(
   return { backends, skipped };
 }
 
-export { childPath };
