@@ -8,6 +8,7 @@ what="${1:-run}"
 
 need_pkgs=()
 want() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || need_pkgs+=("$2"); }
+want_file() { [ -e "$1" ] || need_pkgs+=("$2"); }
 want haproxy haproxy
 want unshare util-linux
 want ps procps
@@ -28,6 +29,10 @@ if [ "$what" = test ]; then
   want /usr/lib/podman/netavark netavark
   want iptables iptables
   want nsenter util-linux
+  # Real ZooKeeper for the zookeeper source's tests (e2e/support/zookeeper.ts runs the jar).
+  want java default-jre-headless
+  want_file /usr/share/java/zookeeper.jar zookeeper
+  want_file /usr/share/java/slf4j-simple.jar libslf4j-java
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "ensure-deps: installing Debian packages: ${need_pkgs[*]}" >&2
