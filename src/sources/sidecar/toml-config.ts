@@ -69,13 +69,17 @@ const KNOWN: Record<string, readonly string[]> = {
 
 const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
-/** Reads and maps the file; PilotError('E_CONFIG') naming `file:section.key` for every problem. */
-export async function readHaproxyApiToml(file: string, readFile: (path: string) => string): Promise<HaproxyApiToml> {
+/**
+ * Reads and maps the file; PilotError('E_CONFIG') naming `file:section.key` for every problem
+ * (`where`, e.g. `-f` or HAPROXY_API_CONFIG_FILE, prefixes an unreadable-file error).
+ */
+export async function readHaproxyApiToml(file: string, readFile: (path: string) => string, where?: string): Promise<HaproxyApiToml> {
   let text: string;
   try {
     text = readFile(file);
   } catch (err) {
-    throw new PilotError('E_CONFIG', `${file}: cannot read haproxy-api's configuration file: ${(err as Error).message}`, { cause: err });
+    const prefix = where === undefined ? '' : `${where}: `;
+    throw new PilotError('E_CONFIG', `${prefix}${file}: cannot read haproxy-api's configuration file: ${(err as Error).message}`, { cause: err });
   }
   return parseHaproxyApiToml(text, file);
 }
