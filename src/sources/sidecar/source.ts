@@ -262,6 +262,7 @@ export function createSidecarSource(settings: SidecarSettings, deps: SidecarSour
     const f = settings.follow!;
     const watchUrl = `http://${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port}/api/watch`;
     let failures = 0;
+    let connected = false;
     while (!signal.aborted) {
       const conn = new AbortController();
       const both = AbortSignal.any([signal, conn.signal]);
@@ -277,7 +278,9 @@ export function createSidecarSource(settings: SidecarSettings, deps: SidecarSour
           await res.body.dump().catch(() => undefined);
           throw new Error(`answered ${res.statusCode}`);
         }
-        log.info({ url: watchUrl }, `${name}: following ${watchUrl}`);
+        // Info when the stream starts or comes back; the 3-minute refreshes are routine.
+        log[connected && failures === 0 ? 'debug' : 'info']({ url: watchUrl }, `${name}: following ${watchUrl}`);
+        connected = true;
         failures = 0;
         const counter = jsonDocumentCounter();
         for await (const chunk of res.body) {
