@@ -1,8 +1,7 @@
 /**
  * The sidecar source (seed 000) against the Sidecar protocol fixture (support/sidecar-fixture.ts:
  * a fixture that follows Sidecar's wire format; Sidecar itself cannot be installed here). The
- * source's push routes are served over real HTTP by support/push-listener.ts, a stand-in for the
- * pilot's listener. No HAProxy at this level: the snapshots are what the pipeline would get.
+ * source's push routes are served over real HTTP by the pilot's own listener (control/listeners.ts). No HAProxy at this level: the snapshots are what the pipeline would get.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,13 +10,14 @@ import { createSidecarSource, type SidecarSource, type SidecarSourceDeps } from 
 import type { SidecarSettings } from '../src/sources/sidecar/settings.js';
 import type { Snapshot } from '../src/sources/source.js';
 import { goTime, startSidecarFixture, type SidecarFixture } from './support/sidecar-fixture.js';
-import { servePushRoutes, type PushListener } from './support/push-listener.js';
+import { openListeners } from '../src/control/listeners.js';
+import { silentLogger } from '../src/log.js';
 import { capturedLogger, recordingSink, type RecordingSink } from './support/sources-sink.js';
 
 interface Setup {
   sc: SidecarFixture;
   source: SidecarSource;
-  listener: PushListener;
+  listener: { url: string; close(): Promise<void> };
   sink: RecordingSink;
   lines: string[];
   pushUrl: string;
@@ -33,7 +33,8 @@ async function setup(
   const { log, lines } = capturedLogger();
   const settings: SidecarSettings = { stateUrl: `${sc.url}/api/state.json`, listen: { host: '127.0.0.1', port: 0 }, useHostnames: false, notes: [], ...options.settings?.(sc) };
   const source = createSidecarSource(settings, { log, retryBaseMs: 50, retryMaxMs: 200, watchRetryMs: 100, ...options.deps });
-  const listener = await servePushRoutes(source.listener.routes);
+  const opened = await openListeners([{ host: '127.0.0.1', port: 0, routes: source.listener.routes, owner: 'source sidecar' }], silentLogger());
+  const listener = { url: `http://127.0.0.1:${opened.addresses[0]!.port}`, close: opened.close };
   t.after(() => listener.close());
   const pushUrl = `${listener.url}/update${options.listenerQuery ?? ''}`;
   if (options.register !== false) sc.addListener(pushUrl);

@@ -20,6 +20,7 @@ import { statsCredentials } from './run/stats-password.js';
 import { demoPorts } from './demo/program.js';
 import { createPilot } from './pilot.js';
 import { checkConfig } from './apply/check.js';
+import { parseSidecarArgs, type SidecarArgs } from './sources/sidecar/settings.js';
 import { createGenerations } from './apply/generations.js';
 import { healthcheck } from './control/healthcheck.js';
 import { VERSION } from './version.js';
@@ -31,7 +32,7 @@ export interface CliIo {
   onFatal(handler: (err: unknown) => void): void;
 }
 
-const USAGE = `usage: haproxy-pilot [command]
+const USAGE = `usage: haproxy-pilot [-F host:port] [-f haproxy-api.toml] [command]
 
   run          (default) be the container's init: run HAProxy and helper programs, apply changes
   render       print the haproxy.cfg the environment, files and sources give (no side effects)
@@ -39,14 +40,34 @@ const USAGE = `usage: haproxy-pilot [command]
   healthcheck  exit 0 when GET /health on PILOT_CONTROL_ADDR answers 200, else 1
   version      print haproxy-pilot's and HAProxy's versions
 
+  -F host:port         follow a Sidecar (haproxy-api's follower mode, HAPROXY_API_FOLLOW)
+  -f haproxy-api.toml  read haproxy-api's configuration file (HAPROXY_API_CONFIG_FILE)
+
 Configuration comes from environment variables and PILOT_CONFIG (yaml): see the README.
 `;
 
-export function readConfig(env: CliIo['env']): PilotConfig {
-  return loadConfig({ env, readFile: (path: string) => readFileSync(path, 'utf8'), fileExists: (path: string) => existsSync(path) });
+export function readConfig(env: CliIo['env'], flags: SidecarArgs = { rest: [] }): PilotConfig {
+  return loadConfig({
+    env,
+    readFile: (path: string) => readFileSync(path, 'utf8'),
+    fileExists: (path: string) => existsSync(path),
+    // haproxy-api's own flags, so `haproxy-pilot -F sidecar:7777` runs like `haproxy-api -F …`.
+    flags: {
+      ...(flags.follow !== undefined ? { HAPROXY_API_FOLLOW: { value: flags.follow, flag: '-F' } } : {}),
+      ...(flags.configFile !== undefined ? { HAPROXY_API_CONFIG_FILE: { value: flags.configFile, flag: '-f' } } : {}),
+    },
+  });
 }
 
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(rawArgv: readonly string[], io: CliIo): Promise<number> {
+  let flags: SidecarArgs;
+  try {
+    flags = parseSidecarArgs(rawArgv);
+  } catch (err) {
+    io.stderr.write(`haproxy-pilot: ${describeError(err)}\n\n${USAGE}`);
+    return ExitCode.USAGE;
+  }
+  const argv = flags.rest;
   const command = argv[0] ?? 'run';
   if (command === 'help' || command === '--help' || command === '-h') {
     io.stdout.write(USAGE);
@@ -60,7 +81,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   let config: PilotConfig;
   try {
-    config = readConfig(io.env);
+    config = readConfig(io.env, flags);
   } catch (err) {
     // Before the configuration is read there is no configured logger: one JSON line on stdout,
     // like every other line haproxy-pilot writes.
@@ -71,7 +92,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   // render and check print the config or the verdict on stdout: their logs go to stderr.
   const log = createLogger(command === 'run' ? config.log : { ...config.log, destination: io.stderr });
   try {
-    if (command === 'run') return await runCommand(config, { log, reloadConfig: () => readConfig(io.env), onFatal: io.onFatal });
+    if (command === 'run') return await runCommand(config, { log, reloadConfig: () => readConfig(io.env, flags), onFatal: io.onFatal });
     if (command === 'healthcheck') {
       // No control server, no health to read: report healthy rather than fail every probe.
       if (config.control.disabled) {

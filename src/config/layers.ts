@@ -17,6 +17,8 @@ export interface Found {
 export interface FileAccess {
   readFile(path: string): string;
   fileExists(path: string): boolean;
+  /** Values given as command-line flags, by the variable they stand for (`-F` → HAPROXY_API_FOLLOW): the strongest layer. */
+  flags?: Readonly<Record<string, { value: string; flag: string }>>;
 }
 
 /** Rows by variable name: the core table (env-table.ts) or a source kind's own. */
@@ -67,6 +69,10 @@ export class Layers<T extends EnvTable = typeof ENV_TABLE> {
       if (path !== undefined && this.yaml.leaves.has(path)) this.yaml.used.add(path);
     }
     for (const name of names) {
+      const f = this.files.flags?.[name];
+      if (f !== undefined) return { raw: f.value, where: f.flag, fromEnv: true };
+    }
+    for (const name of names) {
       const v = this.envValue(name);
       if (v !== undefined) return { raw: v, where: name, fromEnv: true };
     }
@@ -111,7 +117,8 @@ export class Layers<T extends EnvTable = typeof ENV_TABLE> {
   opt<N extends keyof T & string>(name: N, ...aliases: (keyof T & string)[]): ParsedOf<T, N> | undefined {
     const found = this.find(name, ...aliases);
     if (!found) return undefined;
-    const row = this.row(found.fromEnv && found.where !== name ? found.where : name) as EnvRow<ParsedOf<T, N>>;
+    // An alias found in the environment is parsed by its own row (OCCS_API_TOKEN for KV_TOKEN).
+    const row = this.row(found.fromEnv && found.where in this.table ? found.where : name) as EnvRow<ParsedOf<T, N>>;
     try {
       return row.parse(found.raw, found.where);
     } catch (err) {

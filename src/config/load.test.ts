@@ -236,3 +236,25 @@ test('yaml errors carry file:line and the yaml path', () => {
   ]);
   assert.deepEqual(errorsOf({ PILOT_CONFIG: '/missing.yaml' }), ['PILOT_CONFIG: "/missing.yaml" does not exist']);
 });
+
+test("ProxyMgr's proxymgr.yml works as pilot.yaml: service_config is the ZooKeeper source; file and socket paths are noted", () => {
+  const yaml = [
+    'haproxy:',
+    '  config_path: /etc/haproxy/haproxy.cfg',
+    '  socket_path: /var/run/haproxy/stats.sock',
+    '  global:',
+    '    - maxconn 1000',
+    'service_config:',
+    '  type: zookeeper',
+    '  servers: localhost:2181',
+    '  path: /service_config',
+  ].join('\n');
+  const c = load({ PILOT_CONFIG: '/etc/proxymgr.yml' }, { '/etc/proxymgr.yml': yaml });
+  const zk = settingsOf<{ connectString: string; path: string }>(c.sources, 'zookeeper');
+  assert.equal(zk?.connectString, 'localhost:2181');
+  assert.equal(zk?.path, '/service_config');
+  assert.deepEqual(c.global.extraGlobal, ['maxconn 1000']);
+  assert.equal(c.notes.length, 2);
+  assert.match(c.notes.join('\n'), /proxymgr\.yml:2 haproxy\.config_path \(ProxyMgr\) is ignored/);
+  assert.deepEqual(errorsOf({ PILOT_CONFIG: '/etc/p.yml' }, { '/etc/p.yml': 'service_config:\n  type: etcd\n  servers: a:1\n  path: /x\n' }), ['/etc/p.yml:2 service_config.type: "etcd" is not zookeeper (the only service_config type ProxyMgr has)']);
+});

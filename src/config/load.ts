@@ -12,7 +12,7 @@ import { list } from './parse.js';
 import { emptyYaml, parseYamlFile, unusedLeaves, type YamlTree } from './yaml-file.js';
 import { loadPrograms, loadResolvers, loadServices } from './load-families.js';
 import type { PilotConfig, SourcesSettings } from './types.js';
-import { loadSources as loadSourceKinds, sourceEnvRows } from '../sources/registry.js';
+import { loadSources as loadSourceKinds, sourceAdjustments, sourceEnvRows } from '../sources/registry.js';
 
 export interface LoadConfigDeps extends FileAccess {
   env: Readonly<Record<string, string | undefined>>;
@@ -49,6 +49,7 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
   const services = loadServices(L, resolvers);
   const programs = loadPrograms(L);
   const sources = loadSources(L);
+  const adjusted = sourceAdjustments(sources.configured);
   const userConfig = L.opt('HAPROXY_CONFIG');
   const templatesDir = L.opt('PILOT_TEMPLATES');
 
@@ -68,7 +69,8 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
   const demoOn = demoMode === 'auto' ? nothingElse : ['on', '1', 'true'].includes(demoMode);
 
   const config: PilotConfig = {
-    log: { level: L.get('PILOT_LOG_LEVEL'), format: L.get('PILOT_LOG_FORMAT') },
+    // haproxy-api.toml's logging_level counts when PILOT_LOG_LEVEL is not set.
+    log: { level: L.find('PILOT_LOG_LEVEL') ? L.get('PILOT_LOG_LEVEL') : (adjusted.logLevel ?? L.get('PILOT_LOG_LEVEL')), format: L.get('PILOT_LOG_FORMAT') },
     haproxy: {
       bin: L.get('HAPROXY_BIN'),
       ...(userConfig === undefined ? {} : { userConfig }),
@@ -88,7 +90,7 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
       hardStopAfterMs: L.get('HAPROXY_HARD_STOP_AFTER'),
       logFormat: L.get('HAPROXY_LOG_FORMAT'),
       serverStateFile: L.get('HAPROXY_SERVER_STATE_FILE'),
-      extraGlobal: rawLines('haproxy.global'),
+      extraGlobal: [...rawLines('haproxy.global'), ...adjusted.globalLines],
     },
     defaults: {
       mode: L.get('HAPROXY_MODE'),
@@ -113,6 +115,7 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
     sources,
     ...(demoOn ? { demo: { port: demoPort } } : {}),
     env: publicEnv(deps.env),
+    notes: [...yaml.notes, ...adjusted.notes],
   };
 
   const q = config.apply;

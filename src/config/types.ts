@@ -137,4 +137,6 @@ export interface PilotConfig {
   demo?: { port: number };
   /** The raw environment (already filtered of secrets where they are used), for templates' `env`. */
   env: Readonly<Record<string, string>>;
+  /** One-line notes for the log at start: keys of a foreign config (proxymgr.yml, haproxy-api.toml) that were ignored. */
+  notes: string[];
 }

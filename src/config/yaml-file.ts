@@ -17,10 +17,12 @@ export interface YamlTree {
   /** Names of the entries of a map at `path` (e.g. `services` → ['myservice']), with their lines. */
   mapKeys: Map<string, { name: string; line: number }[]>;
   used: Set<string>;
+  /** Notes about keys that were mapped or ignored (ProxyMgr's shape). */
+  notes: string[];
 }
 
 export function emptyYaml(file = ''): YamlTree {
-  return { file, leaves: new Map(), mapKeys: new Map(), used: new Set() };
+  return { file, leaves: new Map(), mapKeys: new Map(), used: new Set(), notes: [] };
 }
 
 /** Parses `text`; pushes `file:line: message` for syntax and shape errors into `errors`. */
@@ -74,7 +76,41 @@ export function parseYamlFile(file: string, text: string, errors: string[]): Yam
     return tree;
   }
   walk(root, []);
+  carryProxymgrKeys(tree, errors);
   return tree;
+}
+
+/**
+ * ProxyMgr's proxymgr.yml shape, so that file carries over with at most a rename:
+ * `service_config: {type: zookeeper, servers, path}` is the ZooKeeper source, `haproxy.path` the
+ * binary; `haproxy.global` / `haproxy.defaults` are ours already. Its file and socket paths mean
+ * nothing here (haproxy-pilot runs HAProxy itself): noted and left out.
+ */
+const PROXYMGR_ALIASES: Record<string, string> = { 'service_config.servers': 'zookeeper.servers', 'service_config.path': 'zookeeper.path', 'haproxy.path': 'haproxy.bin' };
+const PROXYMGR_IGNORED: Record<string, string> = {
+  'haproxy.config_path': 'haproxy-pilot writes the config to PILOT_RUN_DIR itself',
+  'haproxy.socket_path': 'haproxy-pilot talks to HAProxy through its master CLI',
+};
+
+function carryProxymgrKeys(tree: YamlTree, errors: string[]): void {
+  const type = tree.leaves.get('service_config.type');
+  if (type !== undefined) {
+    tree.leaves.delete('service_config.type');
+    if (type.value !== 'zookeeper') errors.push(`${tree.file}:${type.line} service_config.type: ${JSON.stringify(type.value)} is not zookeeper (the only service_config type ProxyMgr has)`);
+  }
+  for (const [from, to] of Object.entries(PROXYMGR_ALIASES)) {
+    const leaf = tree.leaves.get(from);
+    if (leaf === undefined) continue;
+    tree.leaves.delete(from);
+    if (tree.leaves.has(to)) errors.push(`${tree.file}:${leaf.line} ${from}: set twice, here and as ${to}`);
+    else tree.leaves.set(to, leaf);
+  }
+  for (const [key, why] of Object.entries(PROXYMGR_IGNORED)) {
+    const leaf = tree.leaves.get(key);
+    if (leaf === undefined) continue;
+    tree.leaves.delete(key);
+    tree.notes.push(`${tree.file}:${leaf.line} ${key} (ProxyMgr) is ignored: ${why}`);
+  }
 }
 
 /** `file:line path` for error messages. */

@@ -92,22 +92,25 @@ function send(res: ServerResponse, answer: PushResponse): void {
 
 const problem = (status: number, error: string, headers?: Record<string, string>): PushResponse => ({ status, body: { ok: false, error }, ...(headers ? { headers } : {}) });
 
-/** Reads the body up to `limit` bytes; undefined when it is larger (the request is answered 413). */
+/** Past this much, an oversized body is not read to its end: the connection is cut instead. */
+const DRAIN_MAX = 64 * 1024 * 1024;
+
+/**
+ * Reads the body up to `limit` bytes; undefined when it is larger. The rest of an oversized body
+ * is read and dropped (up to DRAIN_MAX) before the 413 goes out, so the client sees the answer
+ * rather than a connection reset (Sidecar would retry a reset, not a 413).
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        resolve(undefined);
-        req.removeAllListeners('data');
-        req.resume();
-      } else chunks.push(chunk);
+      if (size <= limit) chunks.push(chunk);
+      else if (size > DRAIN_MAX) req.destroy();
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
+    req.on('close', () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }

@@ -24,6 +24,7 @@ import { openListeners, type ListenerSpec, type Listeners } from '../control/lis
 import { controlRoutes } from '../control/server.js';
 import { healthReasons } from '../control/health.js';
 import { createSources } from '../sources/registry.js';
+import type { Source } from '../sources/source.js';
 import { createPilot, type PassResult } from '../pilot.js';
 import { createBuilder, type Builder, type Candidate } from '../candidate.js';
 import { statsCredentials } from './stats-password.js';
@@ -77,6 +78,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     spawn: (file, args, options) => spawnWithExeca(file, args, { ...options, env: { ...settings.env } }),
   });
   let listeners: Listeners | undefined;
+  let sources: Source[] = [];
   let transaction: Transaction | undefined;
   let stopping = false;
   const alive = (): void => {
@@ -96,7 +98,12 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
         excluded: pilot?.excluded() ?? [],
         programs: programs.status(),
       }),
-      health: () => (master && pilot ? healthReasons(master.status(), pilot.lastPass(), pilot.unhealthySources()) : ['starting: HAProxy is not running yet']),
+      health: () => {
+        const reasons = master && pilot ? healthReasons(master.status(), pilot.lastPass(), pilot.unhealthySources()) : ['starting: HAProxy is not running yet'];
+        // Sources add their own fields (haproxy-api's last_changed, last_service_changed).
+        const extra = Object.assign({}, ...sources.map((s) => s.health?.() ?? {})) as Record<string, unknown>;
+        return { ok: reasons.length === 0, reasons, extra };
+      },
       reload: () => (master && pilot ? pilot.request('POST /reload', { force: true, reread: true }) : { ok: false, error: 'starting: HAProxy is not running yet' }),
       // last_apply_success follows the last pass, which also counts render failures (as /health).
       metrics: () => ({ apply: { ...(transaction?.status() ?? { reloads: 0, runtimeOps: 0, applyFailures: 0 }), lastApply: pilot?.lastPass() }, sources: pilot?.sources() ?? [], version: VERSION }),
@@ -120,7 +127,8 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     }
 
     // Sources, and the listeners they and the control server answer on, before anything runs.
-    const sources = await createSources(config.sources.configured, { log });
+    for (const note of config.notes) log.info(note);
+    sources = await createSources(config.sources.configured, { log });
     const specs: ListenerSpec[] = sources.flatMap((s) => (s.listener ? [{ ...s.listener, owner: `source ${s.name}` }] : []));
     if (!config.control.disabled) specs.unshift({ host: config.control.host, port: config.control.port, routes: controlRoutes(window()), owner: 'PILOT_CONTROL_ADDR' });
     listeners = await openListeners(specs, log.child({ component: 'http' }));

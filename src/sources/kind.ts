@@ -4,6 +4,7 @@
  * (and its npm dependencies) only when the kind is configured. Kinds are listed once, in
  * registry.ts.
  */
+import type { LevelWithSilent } from 'pino';
 import type { Logger } from '../log.js';
 import type { EnvTable, Layers } from '../config/layers.js';
 import type { Source } from './source.js';
@@ -18,6 +19,10 @@ export interface SourceKind<S, T extends EnvTable = EnvTable> {
   readonly env: T;
   /** The kind's settings, or undefined when it is not configured; problems are recorded in L. */
   load(L: Layers<T>): S | undefined;
+  /** One-line notes to log at start (keys of a foreign config file that were ignored). */
+  notes?(settings: S): string[];
+  /** What the kind's settings change in the core configuration (haproxy-api.toml's log level, user, group). */
+  adjust?(settings: S): { logLevel?: LevelWithSilent; globalLines?: string[] };
   create(settings: S, deps: SourceDeps): Promise<Source>;
 }
 

@@ -2,6 +2,7 @@
  * Every source kind, listed once. Adding a kind is its folder and one line here; the order is
  * the order of the README's variable table.
  */
+import type { LevelWithSilent } from 'pino';
 import type { EnvRow } from '../config/env-table.js';
 import type { Layers } from '../config/layers.js';
 import type { ConfiguredSource, SourceDeps, SourceKind } from './kind.js';
@@ -9,9 +10,11 @@ import type { Source } from './source.js';
 import { kvKind } from './kv/kind.js';
 import { etcdKind } from './etcd/kind.js';
 import { fileKind } from './file/kind.js';
+import { zookeeperKind } from './zookeeper/kind.js';
+import { sidecarKind } from './sidecar/kind.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind has its own settings type
-export const SOURCE_KINDS: readonly SourceKind<any, any>[] = [kvKind, etcdKind, fileKind];
+export const SOURCE_KINDS: readonly SourceKind<any, any>[] = [kvKind, etcdKind, fileKind, zookeeperKind, sidecarKind];
 
 /** The variables every kind owns, by name. */
 export function sourceEnvRows(): Record<string, EnvRow<unknown>> {
@@ -24,6 +27,19 @@ export function loadSources(L: Pick<Layers, 'with'>): ConfiguredSource[] {
   for (const kind of SOURCE_KINDS) {
     const settings = kind.load(L.with(kind.env));
     if (settings !== undefined) out.push({ kind: kind.kind, settings });
+  }
+  return out;
+}
+
+/** What the configured kinds change in the core configuration, and their notes for the log. */
+export function sourceAdjustments(configured: readonly ConfiguredSource[]): { logLevel?: LevelWithSilent; globalLines: string[]; notes: string[] } {
+  const out: { logLevel?: LevelWithSilent; globalLines: string[]; notes: string[] } = { globalLines: [], notes: [] };
+  for (const c of configured) {
+    const kind = SOURCE_KINDS.find((k) => k.kind === c.kind);
+    const adjust = kind?.adjust?.(c.settings);
+    if (adjust?.logLevel) out.logLevel = adjust.logLevel;
+    out.globalLines.push(...(adjust?.globalLines ?? []));
+    out.notes.push(...(kind?.notes?.(c.settings) ?? []));
   }
   return out;
 }

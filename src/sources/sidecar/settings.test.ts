@@ -121,9 +121,9 @@ test('haproxy-api.toml: its values fill what the environment leaves unset; env a
 });
 
 test('haproxy-api.toml: missing file or missing state_url are errors naming the flag or variable', async () => {
-  await assert.rejects(loadSidecarSettings({ lookup: envLookup({ HAPROXY_API_CONFIG_FILE: '/none.toml' }), readFile: noFiles }), /^PilotError: HAPROXY_API_CONFIG_FILE: \/none\.toml: cannot read/);
+  await assert.rejects(async () => loadSidecarSettings({ lookup: envLookup({ HAPROXY_API_CONFIG_FILE: '/none.toml' }), readFile: noFiles }), /^PilotError: HAPROXY_API_CONFIG_FILE: \/none\.toml: cannot read/);
   await assert.rejects(
-    loadSidecarSettings({ lookup: envLookup({}), args: parseSidecarArgs(['-f', '/a.toml']), readFile: () => '[haproxy]\n' }),
+    async () => loadSidecarSettings({ lookup: envLookup({}), args: parseSidecarArgs(['-f', '/a.toml']), readFile: () => '[haproxy]\n' }),
     /^PilotError: -f: \/a\.toml sets no \[sidecar\] state_url; set it, SIDECAR_STATE_URL or HAPROXY_API_FOLLOW \(-F\)$/,
   );
   // A follower needs no state_url.

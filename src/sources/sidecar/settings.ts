@@ -8,7 +8,7 @@
  * other SIDECAR_* variable alone is an error (it would silently do nothing).
  *
  * `sidecarSettings` is pure apart from the injected readFile (the push token file); the TOML
- * file is read beforehand by `loadSidecarSettings`, because its parser is loaded with import().
+ * file is read beforehand by `loadSidecarSettings`.
  */
 import type { LevelWithSilent } from 'pino';
 import { PilotError } from '../../errors.js';
@@ -259,8 +259,8 @@ export function sidecarSettings(input: SidecarSettingsInput): SidecarSettings | 
 }
 
 /** Reads haproxy-api.toml when one is named, then sidecarSettings. */
-export async function loadSidecarSettings(input: Omit<SidecarSettingsInput, 'toml'>): Promise<SidecarSettings | undefined> {
+export function loadSidecarSettings(input: Omit<SidecarSettingsInput, 'toml'>): SidecarSettings | undefined {
   const file = sidecarConfigFile(input.lookup, input.args);
-  const toml = file === undefined ? undefined : await readHaproxyApiToml(file.path, input.readFile, file.where);
+  const toml = file === undefined ? undefined : readHaproxyApiToml(file.path, input.readFile, file.where);
   return sidecarSettings({ ...input, ...(toml === undefined ? {} : { toml }) });
 }

@@ -68,7 +68,7 @@ export interface SidecarHealth {
 
 export interface SidecarSource extends PushSource {
   /** haproxy-api's /health fields; the pilot's /health adds them next to its own. */
-  health(): SidecarHealth;
+  health(): SidecarHealth & Record<string, unknown>;
 }
 
 const FUTURE_LIMIT_NS = 24n * 3600n * 1_000_000_000n;

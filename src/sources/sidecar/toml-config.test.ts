@@ -118,7 +118,7 @@ test('TOML syntax errors name the file, line and column', async () => {
 
 test('readHaproxyApiToml: an unreadable file is an error naming it', async () => {
   await assert.rejects(
-    readHaproxyApiToml('/nope/haproxy-api.toml', () => {
+    async () => readHaproxyApiToml('/nope/haproxy-api.toml', () => {
       throw Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' });
     }),
     /^PilotError: \/nope\/haproxy-api\.toml: cannot read haproxy-api's configuration file: ENOENT/,

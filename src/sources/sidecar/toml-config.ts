@@ -17,8 +17,9 @@
  * haproxy-api's envconfig overrides (`HAPROXY_API_HAPROXY_BINDIP`, …) are not read: use the
  * SIDECAR_* variables, which win over the file.
  *
- * Parsed with smol-toml (TOML 1.0, no dependencies), loaded with import() only when a file is given.
+ * Parsed with smol-toml (TOML 1.0, no dependencies), loaded only when a file is given.
  */
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { LevelWithSilent } from 'pino';
 import { PilotError } from '../../errors.js';
@@ -73,7 +74,7 @@ const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null 
  * Reads and maps the file; PilotError('E_CONFIG') naming `file:section.key` for every problem
  * (`where`, e.g. `-f` or HAPROXY_API_CONFIG_FILE, prefixes an unreadable-file error).
  */
-export async function readHaproxyApiToml(file: string, readFile: (path: string) => string, where?: string): Promise<HaproxyApiToml> {
+export function readHaproxyApiToml(file: string, readFile: (path: string) => string, where?: string): HaproxyApiToml {
   let text: string;
   try {
     text = readFile(file);
@@ -84,8 +85,10 @@ export async function readHaproxyApiToml(file: string, readFile: (path: string) 
   return parseHaproxyApiToml(text, file);
 }
 
-export async function parseHaproxyApiToml(text: string, file: string): Promise<HaproxyApiToml> {
-  const { parse, TomlError } = await import('smol-toml');
+export function parseHaproxyApiToml(text: string, file: string): HaproxyApiToml {
+  // Configuration loading is synchronous: smol-toml (no dependencies) is required here, only
+  // when a haproxy-api.toml is given.
+  const { parse, TomlError } = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
   let doc: Table;
   try {
     // 'throw' on __proto__/constructor keys: they are never haproxy-api keys anyway.

@@ -93,16 +93,8 @@ export interface ServiceNode {
   watcher?: WatcherData;
 }
 
-/**
- * The backend shape of the contract (notes/contracts.md): `dns` is a list, and `options` /
- * `serverOptions` carry the allow-listed listen_options / server_options. Written against
- * model.ts's DiscoveredBackend so it compiles before and after the core refactor adds them.
- */
-export type ZkBackend = Omit<DiscoveredBackend, 'dns' | 'options' | 'serverOptions'> & {
-  dns?: { name: string; port: number; slots: number }[];
-  options?: string[];
-  serverOptions?: string[];
-};
+/** The model's backend: `dns` list, allow-listed `options` and `serverOptions`. */
+export type ZkBackend = DiscoveredBackend;
 
 export interface ZkLayoutResult {
   backends: ZkBackend[];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PilotError } from '../../errors.js';
-import { fromProxymgrYaml, readZookeeperAuth, zookeeperSettings, ZOOKEEPER_ENV } from './settings.js';
+import { readZookeeperAuth, zookeeperSettings, ZOOKEEPER_ENV } from './settings.js';
 
 const parse = <K extends keyof typeof ZOOKEEPER_ENV>(name: K, raw: string | string[]): ReturnType<(typeof ZOOKEEPER_ENV)[K]['parse']> =>
   ZOOKEEPER_ENV[name].parse(raw, name) as never;
@@ -66,40 +66,4 @@ test('auth file: user:password, errors never show the content', () => {
       }),
     /^ZK_AUTH_FILE: \/nope cannot be read \(ENOENT\)$/,
   );
-});
-
-test("ProxyMgr's proxymgr.yml maps onto pilot.yaml keys", () => {
-  const m = fromProxymgrYaml({
-    haproxy: {
-      config_path: '/etc/haproxy/haproxy.cfg',
-      socket_path: '/var/run/haproxy/stats.sock',
-      path: '/usr/sbin/haproxy',
-      global: ['maxconn 4096', 'daemon', 'stats socket /tmp/s level admin', 'log 127.0.0.1 local0'],
-      defaults: ['retries 3', 'option redispatch'],
-    },
-    service_config: { type: 'zookeeper', servers: 'localhost:2181', path: '/service_config' },
-  });
-  assert.deepEqual(m.values, {
-    'haproxy.bin': '/usr/sbin/haproxy',
-    'haproxy.global': ['maxconn 4096', 'log 127.0.0.1 local0'],
-    'haproxy.defaults': ['retries 3', 'option redispatch'],
-    'zookeeper.servers': 'localhost:2181',
-    'zookeeper.path': '/service_config',
-  });
-  assert.deepEqual(
-    m.ignored.map((i) => i.key),
-    ['haproxy.config_path', 'haproxy.socket_path', 'haproxy.global[1]', 'haproxy.global[2]'],
-  );
-});
-
-test('proxymgr.yml errors name the yaml key', () => {
-  const sc = { type: 'zookeeper', servers: 'zk:2181', path: '/sc' };
-  throwsConfig(() => fromProxymgrYaml({ service_config: { ...sc, type: 'etcd' } }), /^service_config\.type: "etcd" is not zookeeper/);
-  throwsConfig(() => fromProxymgrYaml({ service_config: { ...sc, servers: 'zk:2181/chroot' } }), /^service_config\.servers: /);
-  throwsConfig(() => fromProxymgrYaml({ service_config: { ...sc, path: 'sc' } }), /^service_config\.path: /);
-  throwsConfig(() => fromProxymgrYaml({ service_config: { type: 'zookeeper', path: '/sc' } }), /^service_config\.servers: missing/);
-  throwsConfig(() => fromProxymgrYaml({ service_config: { ...sc, servers: "<%= ENV['ZK'] %>" } }), /^service_config\.servers: .*ERB/);
-  throwsConfig(() => fromProxymgrYaml({ haproxy: { global: ['maxconn 1\nlisten x'] } }), /^haproxy\.global\[0\]: /);
-  throwsConfig(() => fromProxymgrYaml({ haproxy: { defaults: 'retries 3' } }), /^haproxy\.defaults: is not a list/);
-  throwsConfig(() => fromProxymgrYaml(['x']), /^proxymgr\.yml: /);
 });

@@ -222,7 +222,7 @@ export function createZookeeperSource(settings: ZookeeperSettings, deps: Zookeep
       at: clock.now(),
       keys: {},
       // The contract's backend shape (see ZkBackend); model.ts catches up in the core refactor.
-      backends: result.backends as unknown as DiscoveredBackend[],
+      backends: result.backends,
     };
     sink.snapshot(snapshot);
   }
