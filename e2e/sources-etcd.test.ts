@@ -10,8 +10,9 @@ import type { EtcdSourceSettings } from '../src/sources/etcd/kind.js';
 import type { Snapshot } from '../src/sources/source.js';
 import { connectedPorts, restartMember, startEtcd, startTcpProxy, waitHealthy } from './support/sources-etcd.js';
 import { capturedLogger, recordingSink } from './support/sources-sink.js';
+import { TEST_PEM } from './support/test-certificate.js';
 
-const PEM = ['-----BEGIN CERTIFICATE-----', 'MIIBszCCAVmgAwIBAgIUQ2Vyd', '-----END CERTIFICATE-----', '-----BEGIN EC PRIVATE KEY-----', 'MHcCAQEEIB', '-----END EC PRIVATE KEY-----', ''].join('\n');
+const PEM = TEST_PEM;
 
 const names = (s: Snapshot): string[] => s.backends.map((b) => b.name).sort();
 const reads = (lines: string[]): number => lines.filter((l) => /"msg":"etcd: read \d+ keys/.test(l)).length;

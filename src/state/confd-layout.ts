@@ -14,8 +14,9 @@
  * backend carries `dns: {name, port, slots}` for a server-template instead of a server list.
  * A service with a missing or invalid key is skipped as a whole; the others are unaffected.
  */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import type { DiscoveredBackend } from './model.js';
-import { showValue, validHost, validName, validPath, validPort } from './validate.js';
+import { showValue, shownKey, validHost, validName, validPath, validPort } from './validate.js';
 import { absolutePrefix, type LayoutResult, type Skipped } from './layout.js';
 import { describeError } from '../errors.js';
 
@@ -55,15 +56,38 @@ function required(fields: Fields, key: string, field: string): string {
   return value;
 }
 
-/** A PEM bundle with a certificate and a private key, checked line by line. */
+/**
+ * A PEM bundle HAProxy loads: armour and base64 lines only (so nothing else can travel in a
+ * "certificate"), every CERTIFICATE block a certificate, one unencrypted private key, and that
+ * key the certificate's (HAProxy refuses the whole config otherwise).
+ */
 export function validPem(what: string, value: string): string {
   // Never show the value: it holds a private key.
   if (value.length > 256 * 1024) throw new Error(`${what}: larger than 256 KiB, not a PEM bundle`);
-  const bad = value.replace(/\r\n/g, '\n').split('\n').findIndex((l) => !PEM_LINE.test(l));
+  const text = value.replace(/\r\n/g, '\n');
+  const bad = text.split('\n').findIndex((l) => !PEM_LINE.test(l));
   if (bad >= 0) throw new Error(`${what}: line ${bad + 1} is not PEM (armour or base64)`);
-  if (!/^-----BEGIN CERTIFICATE-----$/m.test(value) || !/^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----$/m.test(value)) {
-    throw new Error(`${what}: a PEM bundle needs a CERTIFICATE and a PRIVATE KEY block`);
+  const certs = text.match(/^-----BEGIN CERTIFICATE-----\n[\s\S]*?\n-----END CERTIFICATE-----$/gm) ?? [];
+  const keys = text.match(/^-----BEGIN ((?:RSA |EC )?PRIVATE KEY)-----\n[\s\S]*?\n-----END \1-----$/gm) ?? [];
+  if (certs.length === 0 || keys.length !== 1) {
+    throw new Error(`${what}: a PEM bundle needs a CERTIFICATE block and one unencrypted PRIVATE KEY block`);
   }
+  let leaf: X509Certificate | undefined;
+  for (const [i, block] of certs.entries()) {
+    try {
+      const cert = new X509Certificate(block);
+      leaf ??= cert;
+    } catch {
+      throw new Error(`${what}: CERTIFICATE block ${i + 1} is not a certificate`);
+    }
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keys[0]!);
+  } catch {
+    throw new Error(`${what}: the PRIVATE KEY block is not a private key`);
+  }
+  if (!leaf!.checkPrivateKey(key)) throw new Error(`${what}: the private key is not the first certificate's`);
   return value.endsWith('\n') ? value : `${value}\n`;
 }
 
@@ -76,7 +100,8 @@ export function confdLayout(keys: Readonly<Record<string, string>>, options: Con
   const tcpPorts = new Map<number, string>();
 
   for (const [svc, fields] of collect(keys, base, 'services')) {
-    const key = `${base}/services/${svc}`;
+    const rawKey = `${base}/services/${svc}`;
+    const key = shownKey(rawKey);
     try {
       const name = validName(key, svc);
       const dnsName = validHost(key, svc);
@@ -97,12 +122,13 @@ export function confdLayout(keys: Readonly<Record<string, string>>, options: Con
         source: options.source,
       });
     } catch (err) {
-      skipped.push({ key, reason: describeError(err) });
+      skipped.push({ key: rawKey, reason: describeError(err) });
     }
   }
 
   for (const [svc, fields] of collect(keys, base, 'tcp-services')) {
-    const key = `${base}/tcp-services/${svc}`;
+    const rawKey = `${base}/tcp-services/${svc}`;
+    const key = shownKey(rawKey);
     try {
       const name = validName(key, `${TCP_BACKEND_PREFIX}${svc}`);
       const dnsName = validHost(key, svc);
@@ -122,7 +148,7 @@ export function confdLayout(keys: Readonly<Record<string, string>>, options: Con
         source: options.source,
       });
     } catch (err) {
-      skipped.push({ key, reason: describeError(err) });
+      skipped.push({ key: rawKey, reason: describeError(err) });
     }
   }
 
@@ -132,9 +158,11 @@ export function confdLayout(keys: Readonly<Record<string, string>>, options: Con
     if (!key.startsWith(certStart)) continue;
     const certName = key.slice(certStart.length);
     if (certName === '' || certName.includes('/')) continue;
+    const what = shownKey(key);
     try {
-      // The name becomes a file name: the NAME grammar has no '/' and cannot be '.' or '..'.
-      files[`${validName(key, certName)}.pem`] = validPem(key, keys[key]!);
+      // The name becomes a file name: the NAME grammar has no '/' and cannot be '.' or '..'; the
+      // file name with its `.pem` must be one too (the builder checks it: at most 63 characters).
+      files[validName(what, `${validName(what, certName)}.pem`)] = validPem(what, keys[key]!);
     } catch (err) {
       skipped.push({ key, reason: describeError(err) });
     }

@@ -5,7 +5,7 @@
  * frontend on :5000, so the backends here carry no route.
  */
 import type { DiscoveredBackend, DiscoveredServer } from './model.js';
-import { toName, validHostPort, validName, showValue } from './validate.js';
+import { toName, validHostPort, validName, showValue, shownKey } from './validate.js';
 import { absolutePrefix, type LayoutResult, type Skipped } from './layout.js';
 import { describeError } from '../errors.js';
 
@@ -41,13 +41,14 @@ export function kvLayout(keys: Readonly<Record<string, string>>, options: KvLayo
     // are not servers.
     if (rest === '' || rest.includes('/')) continue;
     const value = keys[key]!;
+    const what = shownKey(key);
     try {
-      const serverName = validName(key, toName(rest));
+      const serverName = validName(what, toName(rest));
       if (seen.has(serverName)) {
-        skipped.push({ key, reason: `${key}: server name ${showValue(serverName)} is already used by another key` });
+        skipped.push({ key, reason: `${what}: server name ${showValue(serverName)} is already used by another key` });
         continue;
       }
-      const { host, port } = validHostPort(key, value);
+      const { host, port } = validHostPort(what, value);
       seen.add(serverName);
       servers.push({ name: serverName, host, port });
     } catch (err) {

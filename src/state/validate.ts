@@ -16,6 +16,14 @@ export function showValue(value: string): string {
   return visible;
 }
 
+/**
+ * A store key as messages show it: as it is when it is visible ASCII, else JSON-quoted and
+ * shortened, so a hostile key (a newline, an escape sequence) cannot forge a log line.
+ */
+export function shownKey(key: string): string {
+  return /^[\x21-\x7e]{1,200}$/.test(key) ? key : showValue(key);
+}
+
 function reject(what: string, value: string, expected: string): never {
   throw new PilotError('E_VALUE', `${what}: ${showValue(value)} is not ${expected}`, {
     details: { what, expected },

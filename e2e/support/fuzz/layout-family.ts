@@ -1,0 +1,94 @@
+/**
+ * A discovery layout as a fuzz family: the generated value goes through the layout, its result
+ * becomes the source's snapshot, and the snapshot goes through merge → build → oracle with a
+ * fixed configuration. Properties per value:
+ *
+ *  - the layout does not throw (except a documented whole-document error), and every skipped
+ *    entry names its key on one line;
+ *  - the build does not throw: what a layout accepted, the view renders (otherwise one entry
+ *    would block every other);
+ *  - the render holds exactly what the accepted entries should produce (oracle.ts);
+ *  - for families of valid values: nothing is skipped or excluded.
+ */
+import assert from 'node:assert/strict';
+import type fc from 'fast-check';
+import type { LayoutResult } from '../../../src/state/layout.js';
+import type { Snapshot } from '../../../src/sources/source.js';
+import type { Builder } from '../../../src/candidate.js';
+import { shownKey } from '../../../src/state/validate.js';
+import { builderFor, load, render, stringsIn } from './pipeline.js';
+import { shapeOf } from './oracle.js';
+import type { Family, Outcome } from './run.js';
+
+export interface LayoutFamilyOptions<T> {
+  name: string;
+  arbitrary: fc.Arbitrary<T>;
+  /** Source name stamped on snapshots. */
+  source: string;
+  /** The layout over the value. */
+  layout(value: T): LayoutResult;
+  /** A throw the layout documents (a whole-document error): true to accept it. */
+  wholeError?(err: unknown, value: T): boolean;
+  /** The snapshot's raw keys. */
+  keys?(value: T): Record<string, string>;
+  /** Settings of the pipeline (environment on top of the fuzz defaults). */
+  env?: Record<string, string>;
+  /** Every entry of every value must be accepted (families of valid values). */
+  allAccepted?: boolean;
+  /** Backend names do not come from the value: make them unique per value in shared candidates. */
+  renameInBatches?: boolean;
+  batchSize?: number;
+}
+
+export const FUZZ_ENV = { PILOT_DEMO: 'off', STATS_PASSWORD: 'stats-Pw_1', PILOT_RUN_DIR: '/run/haproxy-pilot-fuzz' };
+
+export function layoutFamily<T>(o: LayoutFamilyOptions<T>): Family<T> {
+  const builder: Builder = builderFor(load({ ...FUZZ_ENV, ...o.env }));
+  let serial = 0;
+  return {
+    name: o.name,
+    arbitrary: o.arbitrary,
+    batchSize: o.batchSize,
+    async run(value): Promise<Outcome> {
+      let result: LayoutResult;
+      try {
+        result = o.layout(value);
+      } catch (err) {
+        if (o.wholeError?.(err, value)) return { accepted: 0, skipped: 1 };
+        throw err;
+      }
+      for (const s of result.skipped) {
+        assert.equal(typeof s.key, 'string');
+        assert.ok(!/[\r\n]/.test(s.reason), `a skipped reason spans lines: ${JSON.stringify(s.reason)}`);
+        assert.ok(s.reason.includes(s.key) || s.reason.includes(shownKey(s.key)), `the reason for skipping ${JSON.stringify(s.key)} does not name it: ${JSON.stringify(s.reason)}`);
+      }
+      const snapshot: Snapshot = { source: o.source, at: 0, keys: o.keys?.(value) ?? {}, backends: result.backends, ...(result.files && Object.keys(result.files).length > 0 ? { files: result.files } : {}) };
+      const r = await render(builder, [snapshot], stringsIn(value));
+      assert.ok(r.problems.length === 0, `the render is not what the accepted entries should produce:\n${r.problems.join('\n')}\n--- render\n${r.candidate.text}`);
+      if (o.allAccepted) {
+        assert.deepEqual(result.skipped, [], 'a valid entry was skipped');
+        assert.deepEqual(r.desired.excluded, [], 'a valid entry was excluded');
+      }
+      const servers = result.backends.reduce((n, b) => n + b.servers.length + (b.dns?.length ?? 0), 0);
+      const id = serial++;
+      const backends = o.renameInBatches ? result.backends.map((b) => ({ ...b, name: `u${id}_${b.name}`.slice(0, 63) })) : result.backends;
+      const unitSnapshot: Snapshot = { ...snapshot, backends };
+      return {
+        accepted: result.backends.length + servers,
+        skipped: result.skipped.length,
+        render: { shape: shapeOf(r.candidate.text, false), set: () => ({ text: r.candidate.text, files: r.candidate.files }) },
+        unit: {
+          snapshot: unitSnapshot,
+          names: [...backends.map((b) => b.name), ...Object.keys(result.files ?? {}).map((f) => `file:${f}`)],
+          ports: backends.flatMap((b) => (b.route?.port === undefined ? [] : [b.route.port])),
+        },
+      };
+    },
+    async batch(snapshots) {
+      const r = await render(builder, snapshots);
+      assert.ok(r.problems.length === 0, `a shared candidate is not what its entries should produce:\n${r.problems.join('\n')}`);
+      assert.equal(r.desired.excluded.filter((e) => /by backend |another source/.test(e.reason)).length, 0, `entries were excluded from a shared candidate: ${JSON.stringify(r.desired.excluded.slice(0, 3))}`);
+      return { text: r.candidate.text, files: r.candidate.files };
+    },
+  };
+}

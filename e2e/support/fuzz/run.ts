@@ -1,0 +1,207 @@
+/**
+ * Runs one input family: FUZZ_RUNS generated values (default 10,000) with one seed (FUZZ_SEED,
+ * default random, always printed), in three phases:
+ *
+ *  1. the property, per value: no crash, and the render holds what the oracle expects;
+ *  2. `haproxy -c` on what was accepted, in few checks: one full candidate per distinct render
+ *     shape, and (for discovery layouts) every accepted snapshot packed into shared candidates of
+ *     many backends; a failing candidate is narrowed to the values behind it (HAProxy's line and
+ *     proxy names, else bisection);
+ *  3. each kind of failure is replayed (seed + path) and shrunk by fast-check with `haproxy -c`
+ *     on the value's own candidate, so the report gives the smallest value HAProxy refuses.
+ */
+import fc from 'fast-check';
+import { configSections } from '../../../src/haproxy/config-words.js';
+import type { Snapshot } from '../../../src/sources/source.js';
+import { HaproxyChecker, mapLimit, CHECK_LANES, type CheckSet } from './haproxy-check.js';
+
+export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
+
+/** FUZZ_SEED, or a new one per process (printed with every report). */
+export const FUZZ_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
+
+/** A piece of a shared candidate: one value's snapshot, with the names and ports it takes. */
+export interface Unit {
+  snapshot: Snapshot;
+  names: string[];
+  ports: number[];
+}
+
+export interface Outcome {
+  /** The value's own candidate, when it rendered; its section shapes (oracle.ts shapeOf) pick the ones phase 2 checks. */
+  render?: { shape: string[]; set: () => CheckSet };
+  unit?: Unit;
+  /** Entries accepted / skipped by the layout or loader, for the report. */
+  accepted: number;
+  skipped: number;
+}
+
+export interface Family<T> {
+  name: string;
+  arbitrary: fc.Arbitrary<T>;
+  /** One value through the product; throws when a property does not hold. */
+  run(value: T): Promise<Outcome>;
+  /** A shared candidate for many snapshots (discovery layouts). */
+  batch?(snapshots: Snapshot[]): Promise<CheckSet>;
+  /** Backends per shared candidate (default 300). */
+  batchSize?: number;
+}
+
+export interface Report {
+  family: string;
+  seed: number;
+  runs: number;
+  rendered: number;
+  accepted: number;
+  skipped: number;
+  shapes: number;
+  batches: number;
+  checks: number;
+  checkMs: number;
+  ms: number;
+  failures: string[];
+}
+
+interface Failure {
+  index: number;
+  message: string;
+}
+
+const MAX_FAILURES = 40;
+
+export function reproduce(family: string, seed: number, runs: number, path?: string): string {
+  return `FUZZ_SEED=${seed} FUZZ_RUNS=${runs}${path === undefined ? '' : ` (fast-check path ${path})`} node --test dist/e2e/<file>.test.js  # family ${family}`;
+}
+
+export async function fuzzFamily<T>(family: Family<T>, checker: HaproxyChecker, runs = FUZZ_RUNS, seed = FUZZ_SEED): Promise<Report> {
+  const started = Date.now();
+  const checks0 = checker.checks;
+  const ms0 = checker.ms;
+  const report: Report = { family: family.name, seed, runs, rendered: 0, accepted: 0, skipped: 0, shapes: 0, batches: 0, checks: 0, checkMs: 0, ms: 0, failures: [] };
+
+  // Phase 1: the property over every value.
+  const shapes = new Map<string, { index: number; set: () => CheckSet }>();
+  const covered = new Set<string>();
+  const units: { index: number; unit: Unit }[] = [];
+  let index = 0;
+  let recording = true;
+  const property = fc.asyncProperty(family.arbitrary, async (value) => {
+    const i = index++;
+    const out = await family.run(value);
+    if (!recording) return;
+    report.accepted += out.accepted;
+    report.skipped += out.skipped;
+    if (out.render) {
+      report.rendered++;
+      const fresh = out.render.shape.filter((x) => !covered.has(x));
+      if (fresh.length > 0) {
+        for (const x of fresh) covered.add(x);
+        shapes.set(fresh.join('\n\n'), { index: i, set: out.render.set });
+      }
+    }
+    if (out.unit && out.unit.snapshot.backends.length > 0) units.push({ index: i, unit: out.unit });
+  });
+  const details = await fc.check(property, { numRuns: runs, seed });
+  recording = false;
+  if (details.failed) {
+    const why = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    throw new Error(`${family.name}: ${fc.defaultReportMessage(details)}\n${why}\nreproduce: ${reproduce(family.name, seed, runs, details.counterexamplePath ?? undefined)}`);
+  }
+  report.shapes = shapes.size;
+  if (process.env.FUZZ_DEBUG_SHAPES) (await import('node:fs')).writeFileSync(process.env.FUZZ_DEBUG_SHAPES, [...shapes.keys()].join('\n=====\n'));
+
+  // Phase 2: haproxy -c on what was accepted.
+  const failures: Failure[] = [];
+  const fail = (index: number, message: string): void => {
+    if (failures.length < MAX_FAILURES && !failures.some((f) => f.index === index)) failures.push({ index, message });
+  };
+  await mapLimit([...shapes.values()], CHECK_LANES, async ({ index, set }) => {
+    const r = await checker.check(set());
+    if (!r.ok) fail(index, r.message);
+  });
+  if (family.batch) {
+    const batches = pack(units, family.batchSize ?? 300);
+    report.batches = batches.length;
+    const narrow = async (batch: { index: number; unit: Unit }[]): Promise<void> => {
+      if (batch.length === 0 || failures.length >= MAX_FAILURES) return;
+      const set = await family.batch!(batch.map((b) => b.unit.snapshot));
+      const r = await checker.check(set);
+      if (r.ok) return;
+      if (batch.length === 1) return fail(batch[0]!.index, r.message);
+      const named = implicated(r.output, set.text);
+      const guilty = batch.filter((b) => b.unit.names.some((n) => named.has(n)));
+      if (guilty.length > 0 && guilty.length < batch.length) {
+        for (const g of guilty) fail(g.index, r.message);
+        return narrow(batch.filter((b) => !guilty.includes(b)));
+      }
+      const half = Math.ceil(batch.length / 2);
+      await narrow(batch.slice(0, half));
+      await narrow(batch.slice(half));
+    };
+    await mapLimit(batches, CHECK_LANES, narrow);
+  }
+
+  // Phase 3: shrink one value of each kind of failure.
+  const kinds = new Map<string, Failure>();
+  for (const f of failures) {
+    const kind = f.message.replace(/'[^']*'/g, "'…'").replace(/\[[^\]]*\]/g, '[…]').replace(/\d+/g, 'N');
+    if (!kinds.has(kind)) kinds.set(kind, f);
+  }
+  for (const f of [...kinds.values()].slice(0, 4)) {
+    const shrink = fc.asyncProperty(family.arbitrary, async (value) => {
+      const out = await family.run(value);
+      if (!out.render) return true;
+      const r = await checker.check(out.render.set());
+      if (!r.ok) throw new Error(r.message);
+      return true;
+    });
+    const d = await fc.check(shrink, { numRuns: runs, seed, path: String(f.index) });
+    const shown = d.failed ? fc.stringify(d.counterexample?.[0]) : '(its own candidate passes: it fails only together with other values)';
+    report.failures.push(
+      `haproxy -c refused an accepted value (run ${f.index}): ${f.message}\n  shrunk: ${shown}\n  ${d.failed ? `haproxy: ${(d.errorInstance as Error | undefined)?.message ?? ''}\n  ` : ''}reproduce: ${reproduce(family.name, seed, runs, d.failed ? d.counterexamplePath ?? String(f.index) : String(f.index))}`,
+    );
+  }
+  if (failures.length > kinds.size) report.failures.push(`… ${failures.length - kinds.size} more value(s) of the same kinds`);
+  report.checks = checker.checks - checks0;
+  report.checkMs = checker.ms - ms0;
+  report.ms = Date.now() - started;
+  return report;
+}
+
+/** First-fit packing: a shared candidate never holds one name or one listen port twice. */
+function pack(units: { index: number; unit: Unit }[], size: number): { index: number; unit: Unit }[][] {
+  const open: { items: { index: number; unit: Unit }[]; names: Set<string>; ports: Set<number>; backends: number }[] = [];
+  for (const u of units) {
+    let bin = open.find((b) => b.backends + u.unit.snapshot.backends.length <= size && !u.unit.names.some((n) => b.names.has(n)) && !u.unit.ports.some((p) => b.ports.has(p)));
+    if (!bin) {
+      bin = { items: [], names: new Set(), ports: new Set(), backends: 0 };
+      open.push(bin);
+    }
+    bin.items.push(u);
+    for (const n of u.unit.names) bin.names.add(n);
+    for (const p of u.unit.ports) bin.ports.add(p);
+    bin.backends += u.unit.snapshot.backends.length;
+  }
+  return open.map((b) => b.items);
+}
+
+/** Proxy names HAProxy's alerts point at: by line (`[file:12]`) and by quoted name. */
+function implicated(output: string, text: string): Set<string> {
+  const names = new Set<string>();
+  const sections = configSections(text);
+  for (const line of output.split('\n')) {
+    if (!/\[ALERT\]/.test(line)) continue;
+    for (const m of line.matchAll(/\[[^\]\s]*haproxy\.cfg:(\d+)\]/g)) {
+      const n = Number(m[1]);
+      const s = [...sections].reverse().find((x) => x.header.line <= n);
+      if (s) names.add(s.name);
+    }
+    for (const m of line.matchAll(/'([^'\s]+)'/g)) names.add(m[1]!.split('/')[0]!);
+  }
+  return names;
+}
+
+/** The report as a few lines for the test's diagnostics. */
+export function summary(r: Report): string {
+  return `${r.family}: ${r.runs} values (seed ${r.seed}) in ${(r.ms / 1000).toFixed(1)} s; ${r.rendered} rendered, ${r.accepted} entries accepted, ${r.skipped} skipped; haproxy -c: ${r.shapes} shapes + ${r.batches} shared candidates = ${r.checks} checks (${(r.checkMs / 1000).toFixed(1)} s of checking)`;
+}
