@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { PilotError } from '../errors.js';
 import type { PilotConfig, ResolverSpec, ServiceSpec } from '../config/types.js';
-import type { DiscoveredBackend, DiscoveredServer } from '../state/model.js';
+import { dnsSlotPrefix, type DiscoveredBackend, type DiscoveredServer } from '../state/model.js';
 import {
   showValue, validConfigPath, validFilePath, validHost, validHostPort, validIp, validName, validPath, validPort, validRawLine, validSecret, validServerName, validUri,
 } from '../state/validate.js';
@@ -163,8 +163,7 @@ function backendView(b: DiscoveredBackend, config: PilotConfig, resolver: string
     options: (b.options ?? []).map((l, i) => validRawLine(`${what} option ${i + 1}`, l)),
     servers: b.servers.map((s) => serverView(b, s)),
     serverTemplates: (b.dns ?? []).map((d, i) => ({
-      // srv1…srvN for the first name (seed 001's layout), srv2_1… for the next ones.
-      prefix: i === 0 ? 'srv' : `srv${i + 1}_`,
+      prefix: dnsSlotPrefix(i),
       slots: d.slots,
       address: addr(validHost(what, d.name), validPort(what, d.port)),
       params: `check resolvers ${resolver} init-addr none`,

@@ -14,6 +14,22 @@ export interface DiscoveredServer {
   state?: 'ready' | 'drain' | 'maint';
 }
 
+/**
+ * The server-template prefix of a backend's i-th DNS name: HAProxy names the slots `srv1`…`srvN`
+ * for the first name (seed 001's layout) and `srv2_1`… for the next ones.
+ */
+export function dnsSlotPrefix(i: number): string {
+  return i === 0 ? 'srv' : `srv${i + 1}_`;
+}
+
+/** Whether `name` is the name HAProxy gives one of the DNS slots of `dns` (a server may not take it). */
+export function isDnsSlotName(name: string, dns: readonly { slots: number }[]): boolean {
+  return dns.some((d, i) => {
+    const m = /^(\d+)$/.exec(name.startsWith(dnsSlotPrefix(i)) ? name.slice(dnsSlotPrefix(i).length) : '');
+    return m !== null && !m[1]!.startsWith('0') && Number(m[1]) >= 1 && Number(m[1]) <= d.slots;
+  });
+}
+
 export interface DiscoveredBackend {
   /** HAProxy backend name (unique across sources: the source prefixes it when needed). */
   name: string;

@@ -40,6 +40,18 @@ export interface LayoutFamilyOptions<T> {
   batchSize?: number;
 }
 
+const reasons = new Map<string, number>();
+/** FUZZ_DEBUG_SKIPS=1: the most common reasons for skipping, on exit (to tune generators). */
+function tally(reason: string): void {
+  if (reasons.size === 0) {
+    process.on('exit', () => {
+      for (const [r, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stderr.write(`${n}\t${r}\n`);
+    });
+  }
+  const kind = reason.replace(/services\.(?:"(?:[^"\\]|\\.)*"|[^\s:]*?)(?=[.:\s]|\.(?:mode|servers|dns|route)\b)/g, 'services.X').replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, 'N').slice(0, 140);
+  reasons.set(kind, (reasons.get(kind) ?? 0) + 1);
+}
+
 export const FUZZ_ENV = { PILOT_DEMO: 'off', STATS_PASSWORD: 'stats-Pw_1', PILOT_RUN_DIR: '/run/haproxy-pilot-fuzz' };
 
 export function layoutFamily<T>(o: LayoutFamilyOptions<T>): Family<T> {
@@ -57,6 +69,7 @@ export function layoutFamily<T>(o: LayoutFamilyOptions<T>): Family<T> {
         if (o.wholeError?.(err, value)) return { accepted: 0, skipped: 1 };
         throw err;
       }
+      if (process.env.FUZZ_DEBUG_SKIPS) for (const s of result.skipped) tally(s.reason);
       for (const s of result.skipped) {
         assert.equal(typeof s.key, 'string');
         assert.ok(!/[\r\n]/.test(s.reason), `a skipped reason spans lines: ${JSON.stringify(s.reason)}`);

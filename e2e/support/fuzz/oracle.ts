@@ -41,7 +41,7 @@ const FIXED = new Set([
   'weight', 'disabled', 'resolve-prefer', 'ipv4', 'ipv6', 'ssl', 'verify', 'required', 'ca-file', '@system-ca', 'sni', 'if', '{', '}',
   'hdr(host),field(1,:)', '-i', 'path_beg', 'enable', 'refresh', '10s', 'auth', 'use-service', 'prometheus-exporter', 'path',
   '/metrics', 'crt', 'certs', 'valid', 'fe_http', 'fe_default', 'demo', 'demo_backend', 'set-header', ':80', ':443', ':5000',
-  '/',
+  '/', '0',
 ]);
 
 /** Fields of the config that never reach haproxy.cfg as words. */

@@ -10,12 +10,14 @@
  *       dns: { name: web.internal, port: 80, slots: 10 }   # instead of (or with) servers
  *       route: { domain: example.org, path: /api, port: 8443 }
  *
+ * A tcp service needs `route.port` (a listen of its own) and takes no domain or path: HAProxy's
+ * HTTP frontends cannot use a tcp backend. A server may not be named like a DNS slot (`srv1`…).
  * Servers without a name are named after their address (`10.0.0.1:80` → `10.0.0.1_80`) so a
  * name stays with its server when others are added or removed (runtime API changes, no reload).
  * A service with an invalid or unknown field is skipped as a whole; the others are unaffected.
  */
-import type { DiscoveredBackend, DiscoveredServer } from '../../state/model.js';
-import { showValue, toName, validHost, validHostPort, validName, validPath, validPort } from '../../state/validate.js';
+import { dnsSlotPrefix, isDnsSlotName, type DiscoveredBackend, type DiscoveredServer } from '../../state/model.js';
+import { showValue, shownKey, toName, validHost, validHostPort, validName, validPath, validPort, validServerName } from '../../state/validate.js';
 import type { LayoutResult, Skipped } from '../../state/layout.js';
 import { describeError } from '../../errors.js';
 
@@ -42,10 +44,19 @@ function checkFields(what: string, v: Record<string, unknown>, allowed: Set<stri
   for (const k of Object.keys(v)) if (!allowed.has(k)) fail(what, `unknown field ${showValue(k)} (expected ${[...allowed].join(', ')})`);
 }
 
+/** Any parsed value as text for a message (a prototype-less object has no String()). */
+function asText(v: unknown): string {
+  try {
+    return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+  } catch {
+    return typeof v;
+  }
+}
+
 function str(what: string, v: unknown): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'number' && Number.isInteger(v)) return String(v);
-  return fail(what, `${showValue(JSON.stringify(v) ?? String(v))} is not a string`);
+  return fail(what, `${showValue(asText(v))} is not a string`);
 }
 
 function server(what: string, raw: unknown): DiscoveredServer {
@@ -58,29 +69,30 @@ function server(what: string, raw: unknown): DiscoveredServer {
   const address = str(`${what}.address`, raw.address);
   const { host, port } = validHostPort(`${what}.address`, address);
   const out: DiscoveredServer = {
-    name: raw.name === undefined ? validName(what, toName(address)) : validName(`${what}.name`, str(`${what}.name`, raw.name)),
+    // HAProxy server names may hold ':' (`10.0.0.1:80`), as ProxyMgr's do.
+    name: raw.name === undefined ? validName(what, toName(address)) : validServerName(`${what}.name`, str(`${what}.name`, raw.name)),
     host,
     port,
   };
   if (raw.weight !== undefined) {
     const w = raw.weight;
-    if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 256) fail(`${what}.weight`, `${showValue(String(w))} is not 0..256`);
+    if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 256) fail(`${what}.weight`, `${showValue(asText(w))} is not 0..256`);
     out.weight = w;
   }
   if (raw.state !== undefined) {
-    if (raw.state !== 'ready' && raw.state !== 'drain' && raw.state !== 'maint') fail(`${what}.state`, `${showValue(String(raw.state))} is not ready, drain or maint`);
+    if (raw.state !== 'ready' && raw.state !== 'drain' && raw.state !== 'maint') fail(`${what}.state`, `${showValue(asText(raw.state))} is not ready, drain or maint`);
     out.state = raw.state;
   }
   return out;
 }
 
 function service(name: string, raw: unknown, where: string, source: string): DiscoveredBackend {
-  const what = `${where} services.${name}`;
+  const what = `${where} services.${shownKey(name)}`;
   const backendName = validName(what, name);
   if (!isMap(raw)) fail(what, 'a service is a mapping of mode, servers, dns, route');
   checkFields(what, raw, SERVICE_FIELDS);
   const mode = raw.mode ?? 'http';
-  if (mode !== 'http' && mode !== 'tcp') fail(`${what}.mode`, `${showValue(String(mode))} is not http or tcp`);
+  if (mode !== 'http' && mode !== 'tcp') fail(`${what}.mode`, `${showValue(asText(mode))} is not http or tcp`);
   const rawServers = raw.servers ?? [];
   if (!Array.isArray(rawServers)) fail(`${what}.servers`, 'not a list');
   const servers = rawServers.map((s, i) => server(`${what}.servers[${i}]`, s));
@@ -110,6 +122,14 @@ function service(name: string, raw: unknown, where: string, source: string): Dis
     if (raw.route.port !== undefined) route.port = validPort(`${what}.route.port`, str(`${what}.route.port`, raw.route.port));
     backend.route = route;
   }
+  // What HAProxy refuses, said here so the rest of the file applies: its HTTP frontends cannot
+  // use a tcp backend, and a server may not take the name of a DNS slot of its backend.
+  if (mode === 'tcp') {
+    if (backend.route?.domain !== undefined || backend.route?.pathPrefix !== undefined) fail(`${what}.route`, 'domain and path route HTTP requests: a tcp service takes route.port only');
+    if (backend.route?.port === undefined) fail(`${what}.route.port`, 'missing: a tcp service needs a listen port of its own (HTTP frontends cannot use a tcp backend)');
+  }
+  const slot = backend.dns ? servers.find((s) => isDnsSlotName(s.name, backend.dns!)) : undefined;
+  if (slot) fail(`${what}.servers`, `server name ${showValue(slot.name)} is the name of one of the DNS slots (${dnsSlotPrefix(0)}1..${dnsSlotPrefix(0)}${backend.dns![0]!.slots})`);
   return backend;
 }
 
@@ -123,7 +143,7 @@ export function fileLayout(doc: unknown, options: FileLayoutOptions): LayoutResu
   if (!isMap(doc)) throw new Error(`${locate([])}: the document is not a mapping with "services"`);
   const skipped: Skipped[] = [];
   for (const k of Object.keys(doc)) {
-    if (k !== 'services') skipped.push({ key: k, reason: `${locate([k])}: unknown top-level field ${showValue(k)} ignored` });
+    if (k !== 'services') skipped.push({ key: shownKey(k), reason: `${locate([k])}: unknown top-level field ${shownKey(k)} ignored` });
   }
   const services = doc.services ?? {};
   if (!isMap(services)) throw new Error(`${locate(['services'])}: "services" is not a mapping`);
@@ -132,7 +152,7 @@ export function fileLayout(doc: unknown, options: FileLayoutOptions): LayoutResu
     try {
       backends.push(service(name, raw, locate(['services', name]), options.source));
     } catch (err) {
-      skipped.push({ key: `services.${name}`, reason: describeError(err) });
+      skipped.push({ key: `services.${shownKey(name)}`, reason: describeError(err) });
     }
   }
   return { backends, skipped };
