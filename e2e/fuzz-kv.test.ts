@@ -70,7 +70,6 @@ const kvFamily = (n: string, arbitrary: fc.Arbitrary<KvValue>, allAccepted: bool
     keys: kvKeys,
     layout: (v) => kvLayout(kvKeys(v), { prefix: v.prefix, source: 'kv' }),
     allAccepted,
-    renameInBatches: true,
     batchSize: 200,
   });
 

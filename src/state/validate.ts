@@ -24,6 +24,11 @@ export function shownKey(key: string): string {
   return /^[\x21-\x7e]{1,200}$/.test(key) ? key : showValue(key);
 }
 
+/** Text made one line: control characters (and U+2028/2029) escaped, e.g. a parser's message quoting its input. */
+export function oneLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function reject(what: string, value: string, expected: string): never {
   throw new PilotError('E_VALUE', `${what}: ${showValue(value)} is not ${expected}`, {
     details: { what, expected },

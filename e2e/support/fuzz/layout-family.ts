@@ -35,8 +35,6 @@ export interface LayoutFamilyOptions<T> {
   env?: Record<string, string>;
   /** Every entry of every value must be accepted (families of valid values). */
   allAccepted?: boolean;
-  /** Backend names do not come from the value: make them unique per value in shared candidates. */
-  renameInBatches?: boolean;
   batchSize?: number;
 }
 
@@ -56,7 +54,6 @@ export const FUZZ_ENV = { PILOT_DEMO: 'off', STATS_PASSWORD: 'stats-Pw_1', PILOT
 
 export function layoutFamily<T>(o: LayoutFamilyOptions<T>): Family<T> {
   const builder: Builder = builderFor(load({ ...FUZZ_ENV, ...o.env }));
-  let serial = 0;
   return {
     name: o.name,
     arbitrary: o.arbitrary,
@@ -83,18 +80,11 @@ export function layoutFamily<T>(o: LayoutFamilyOptions<T>): Family<T> {
         assert.deepEqual(r.desired.excluded, [], 'a valid entry was excluded');
       }
       const servers = result.backends.reduce((n, b) => n + b.servers.length + (b.dns?.length ?? 0), 0);
-      const id = serial++;
-      const backends = o.renameInBatches ? result.backends.map((b) => ({ ...b, name: `u${id}_${b.name}`.slice(0, 63) })) : result.backends;
-      const unitSnapshot: Snapshot = { ...snapshot, backends };
       return {
         accepted: result.backends.length + servers,
         skipped: result.skipped.length,
         render: { shape: shapeOf(r.candidate.text, false), set: () => ({ text: r.candidate.text, files: r.candidate.files }) },
-        unit: {
-          snapshot: unitSnapshot,
-          names: [...backends.map((b) => b.name), ...Object.keys(result.files ?? {}).map((f) => `file:${f}`)],
-          ports: backends.flatMap((b) => (b.route?.port === undefined ? [] : [b.route.port])),
-        },
+        unit: { snapshot },
       };
     },
     async batch(snapshots) {

@@ -75,7 +75,7 @@ function walk(value: unknown, key: string, words: Set<string>, bad: string[], pa
     const o = value as Record<string, unknown>;
     const p = o.port;
     if (typeof p === 'number') {
-      for (const h of [o.host, o.address, o.name]) if (typeof h === 'string' && h !== '') words.add(addr(h, p));
+      for (const h of [o.host, o.address, o.name, o.bindAddress]) if (typeof h === 'string' && h !== '') words.add(addr(h, p));
       words.add(`:${p}`);
     }
     for (const [k, v] of Object.entries(o)) walk(v, k, words, bad, `${path}.${k}`);
@@ -196,9 +196,14 @@ export function shapeOf(text: string, fine: boolean): string[] {
       const line = l.words
         .map((w, i) => {
           if (i > 0 && (l.words[i - 1] === 'default_backend' || l.words[i - 1] === 'use_backend')) return `->${modes.get(w) ?? '?'}`;
-          return i === 0 || FIXED.has(w) ? w : fine ? wordClass(w) : '*';
+          if (i === 0 || FIXED.has(w)) return w;
+          if (fine) return wordClass(w);
+          // Boundary numbers keep their value (a port of 1 or 65535 gets a check of its own).
+          const num = /^(:?)(\d+)$/.exec(w);
+          return num && NUMBER_EDGES.has(Number(num[2])) ? w : '*';
         })
-        .join(' ');
+        .join(' ')
+        .replace(/\*( \*)+/g, '*+');
       shapes.add(`${s.keyword}| ${line}`);
     }
   }

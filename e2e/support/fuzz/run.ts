@@ -20,11 +20,9 @@ export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 /** FUZZ_SEED, or a new one per process (printed with every report). */
 export const FUZZ_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
 
-/** A piece of a shared candidate: one value's snapshot, with the names and ports it takes. */
+/** A piece of a shared candidate: one value's snapshot. */
 export interface Unit {
   snapshot: Snapshot;
-  names: string[];
-  ports: number[];
 }
 
 export interface Outcome {
@@ -129,7 +127,7 @@ export async function fuzzFamily<T>(family: Family<T>, checker: HaproxyChecker, 
       if (r.ok) return;
       if (batch.length === 1) return fail(batch[0]!.index, r.message);
       const named = implicated(r.output, set.text);
-      const guilty = batch.filter((b) => b.unit.names.some((n) => named.has(n)));
+      const guilty = batch.filter((b) => b.unit.snapshot.backends.some((x) => named.has(x.name)));
       if (guilty.length > 0 && guilty.length < batch.length) {
         for (const g of guilty) fail(g.index, r.message);
         return narrow(batch.filter((b) => !guilty.includes(b)));
@@ -144,7 +142,7 @@ export async function fuzzFamily<T>(family: Family<T>, checker: HaproxyChecker, 
   // Phase 3: shrink one value of each kind of failure.
   const kinds = new Map<string, Failure>();
   for (const f of failures) if (!kinds.has(kindOf(f.message))) kinds.set(kindOf(f.message), f);
-  for (const [kind, f] of [...kinds.entries()].slice(0, 4)) {
+  for (const [kind, f] of [...kinds.entries()].slice(0, 8)) {
     // Shrinks keep failing the same way (another refusal is another finding, not this one).
     const shrink = fc.asyncProperty(family.arbitrary, async (value) => {
       const out = await family.run(value);
@@ -171,21 +169,61 @@ function kindOf(message: string): string {
   return message.replace(/'[^']*'/g, "'…'").replace(/\([^)]*\)/g, '(…)').replace(/\[[^\]]*\]/g, '[…]').replace(/\d+/g, 'N');
 }
 
-/** First-fit packing: a shared candidate never holds one name or one listen port twice. */
+/**
+ * Packs snapshots into shared candidates of at most `size` backends. A name, a listen port or a
+ * file name a candidate already holds is changed (`<name>_<n>`, a port from 20000 up,
+ * `dup<n>.pem`) so that merge keeps every entry: each distinct value is still checked as it is,
+ * in the first candidate that holds it.
+ */
 function pack(units: { index: number; unit: Unit }[], size: number): { index: number; unit: Unit }[][] {
-  const open: { items: { index: number; unit: Unit }[]; names: Set<string>; ports: Set<number>; backends: number }[] = [];
+  const bins: { index: number; unit: Unit }[][] = [];
+  let bin: { index: number; unit: Unit }[] = [];
+  let names = new Set<string>();
+  let ports = new Set<number>();
+  let files = new Set<string>();
+  let backends = 0;
+  let n = 0;
+  const freshPort = (): number => {
+    let p = 20_000;
+    while (ports.has(p)) p++;
+    return p;
+  };
   for (const u of units) {
-    let bin = open.find((b) => b.backends + u.unit.snapshot.backends.length <= size && !u.unit.names.some((n) => b.names.has(n)) && !u.unit.ports.some((p) => b.ports.has(p)));
-    if (!bin) {
-      bin = { items: [], names: new Set(), ports: new Set(), backends: 0 };
-      open.push(bin);
+    if (backends > 0 && backends + u.unit.snapshot.backends.length > size) {
+      bins.push(bin);
+      bin = [];
+      names = new Set();
+      ports = new Set();
+      files = new Set();
+      backends = 0;
     }
-    bin.items.push(u);
-    for (const n of u.unit.names) bin.names.add(n);
-    for (const p of u.unit.ports) bin.ports.add(p);
-    bin.backends += u.unit.snapshot.backends.length;
+    const snap = u.unit.snapshot;
+    const renamed = snap.backends.map((b) => {
+      let name = b.name;
+      while (names.has(name)) name = `${b.name.slice(0, 55)}_${n++}`;
+      names.add(name);
+      let route = b.route;
+      if (route?.port !== undefined) {
+        if (ports.has(route.port)) route = { ...route, port: freshPort() };
+        ports.add(route.port!);
+      }
+      return name === b.name && route === b.route ? b : { ...b, name, ...(route ? { route } : {}) };
+    });
+    let fileMap: Record<string, string> | undefined;
+    if (snap.files) {
+      fileMap = {};
+      for (const [f, data] of Object.entries(snap.files)) {
+        let key = f;
+        while (files.has(key)) key = `dup${n++}.pem`;
+        files.add(key);
+        fileMap[key] = data;
+      }
+    }
+    bin.push({ index: u.index, unit: { snapshot: { ...snap, backends: renamed, ...(fileMap ? { files: fileMap } : {}) } } });
+    backends += renamed.length;
   }
-  return open.map((b) => b.items);
+  if (bin.length > 0) bins.push(bin);
+  return bins;
 }
 
 /** Proxy names HAProxy's alerts point at: by line (`[file:12]`) and by quoted name. */

@@ -13,7 +13,7 @@
  * Semantic checks (names, port ranges, addresses) happen in layout.ts. Pure: no I/O, no clock.
  */
 import type { Skipped } from '../../state/layout.js';
-import { showValue } from '../../state/validate.js';
+import { oneLine, showValue } from '../../state/validate.js';
 
 export interface SidecarPort {
   Type: string;
@@ -232,6 +232,6 @@ export function parseJsonBody(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new SidecarStateError(`the body is not JSON (${(err as Error).message.slice(0, 120)})`);
+    throw new SidecarStateError(`the body is not JSON (${oneLine((err as Error).message.slice(0, 120))})`);
   }
 }

@@ -98,10 +98,10 @@ test('allowed server keywords', () => {
   const ok = [
     'check', 'backup', 'ssl verify none', 'ssl verify required ca-file @system-ca sni str(api.example.com)', 'sni req.hdr(host)',
     'inter 2s fastinter 500ms downinter 10s rise 2 fall 3', 'weight 0', 'weight 256', 'maxconn 100 maxqueue 10', 'slowstart 30s',
-    'send-proxy-v2', 'check-ssl check-sni api.example.com', 'alpn h2,http/1.1', 'proto h2', 'port 8081', 'observe layer7 error-limit 10 on-error mark-down',
+    'send-proxy-v2', 'check-ssl verify none check-sni api.example.com', 'alpn h2,http/1.1', 'proto h2', 'port 8081', 'observe layer7 error-limit 10 on-error mark-down',
     'init-addr last,libc,none', 'agent-check agent-port 9999 agent-inter 5s', 'on-marked-down shutdown-sessions',
   ];
-  for (const o of ok) assert.deepEqual(parseServerOptions([o]), o.split(' '), o);
+  for (const o of ok) assert.deepEqual(parseServerOptions([o], 'http'), o.split(' '), o);
 });
 
 test('rejected server keywords', () => {

@@ -30,8 +30,19 @@ const UNSAFE_CHARS = /["'\\#$%`]/;
 
 // Argument grammars.
 const INT = /^\d{1,9}$/;
-/** HAProxy time: a number with an optional unit (default ms). */
-const TIME = /^\d{1,9}(?:us|ms|s|m|h|d)?$/;
+/** HAProxy's timers are signed 32-bit milliseconds: larger values are refused ("timer overflow"). */
+const MAX_TIMER_MS = 2_147_483_647;
+const TIME_UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, '': 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A time HAProxy takes: a number with an optional unit (default ms), at most ~24.8 days; `positive`: not 0 (check intervals). */
+function timeArg(what: string, value: string | undefined, positive = false): string {
+  const m = value === undefined ? null : /^(\d{1,9})(us|ms|s|m|h|d)?$/.exec(value);
+  const n = m ? Number(m[1]) : NaN;
+  if (!m || n * TIME_UNIT_MS[m[2] ?? '']! > MAX_TIMER_MS || (positive && n === 0)) {
+    throw new OptionError(`${what} needs a time ${positive ? 'above 0 ' : ''}of at most 24d (e.g. 5s, 500ms)${value === undefined ? '' : `, not ${show(value)}`}`);
+  }
+  return value!;
+}
 const URI = /^\/[A-Za-z0-9._~!&()*+,;=:@/?-]{0,255}$/;
 const TOKEN = /^[A-Za-z0-9._-]{1,64}$/;
 const HEADER_VALUE = /^[A-Za-z0-9._:/-]{1,128}$/;
@@ -133,7 +144,7 @@ const LISTEN_DIRECTIVES: Record<string, LineParser> = {
     const which = args[0];
     if (which === undefined || !TIMEOUTS.has(which)) throw new OptionError(`${show(line)}: timeout takes one of ${[...TIMEOUTS].join(', ')}`);
     noMore(args, 2, line);
-    return ['timeout', which, match(`timeout ${which}`, args[1], TIME, 'a time (e.g. 5s, 500ms)')];
+    return ['timeout', which, timeArg(`timeout ${which}`, args[1])];
   },
   maxconn(args, line) {
     noMore(args, 1, line);
@@ -236,7 +247,9 @@ const SERVER_FLAGS = new Set([
 ]);
 
 type ArgGrammar = (value: string | undefined, kw: string) => string;
-const time: ArgGrammar = (v, kw) => match(kw, v, TIME, 'a time (e.g. 2000, 2s)');
+const time: ArgGrammar = (v, kw) => timeArg(kw, v);
+/** Check intervals: HAProxy refuses 0. */
+const interval: ArgGrammar = (v, kw) => timeArg(kw, v, true);
 const int = (min: number, max: number): ArgGrammar => (v, kw) => intIn(kw, v, min, max);
 const oneOf = (...values: string[]): ArgGrammar => (v, kw) => {
   if (v === undefined || !values.includes(v)) throw new OptionError(`${kw} takes ${values.join(', ')}${v === undefined ? '' : `, not ${show(v)}`}`);
@@ -245,11 +258,11 @@ const oneOf = (...values: string[]): ArgGrammar => (v, kw) => {
 
 /** Server keywords with exactly one argument, and its grammar. */
 const SERVER_ARGS: Record<string, ArgGrammar> = {
-  inter: time,
-  fastinter: time,
-  downinter: time,
+  inter: interval,
+  fastinter: interval,
+  downinter: interval,
   slowstart: time,
-  'agent-inter': time,
+  'agent-inter': interval,
   'pool-purge-delay': time,
   rise: int(1, 1000),
   fall: int(1, 1000),
@@ -286,15 +299,17 @@ const SERVER_ARGS: Record<string, ArgGrammar> = {
 
 /**
  * Parses `server_options` (a JSON array of strings, each one or more keywords; ProxyMgr joined
- * them with spaces). Returns the accepted tokens; throws OptionError naming the first rejected one.
+ * them with spaces). Returns the accepted tokens; throws OptionError naming the first rejected one,
+ * or the combination HAProxy would refuse (`mode`: the service's, for `proto h2`).
  */
-export function parseServerOptions(raw: unknown): string[] {
+export function parseServerOptions(raw: unknown, mode?: Mode): string[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw new OptionError('server_options is not an array of strings');
   const toks: string[] = [];
   raw.forEach((entry: unknown, i) => toks.push(...tokens(entry, `server_options[${i}]`)));
   if (toks.length > MAX_SERVER_TOKENS) throw new OptionError(`server_options has more than ${MAX_SERVER_TOKENS} keywords`);
   const out: string[] = [];
+  const args = new Map<string, string>(); // the last value of each keyword, as HAProxy keeps it
   for (let i = 0; i < toks.length; i++) {
     const kw = toks[i]!;
     if (SERVER_FLAGS.has(kw)) {
@@ -304,12 +319,31 @@ export function parseServerOptions(raw: unknown): string[] {
     const grammar = Object.prototype.hasOwnProperty.call(SERVER_ARGS, kw) ? SERVER_ARGS[kw] : undefined;
     if (grammar === undefined) throw new OptionError(`server_options: keyword ${show(kw)} is not on the allow-list`);
     try {
-      out.push(kw, grammar(toks[++i], kw));
+      const value = grammar(toks[++i], kw);
+      out.push(kw, value);
+      args.set(kw, value);
     } catch (err) {
       throw new OptionError(`server_options: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  checkServerCombination(out, args, mode);
   return out;
+}
+
+const TLS_VERSIONS = ['TLSv1.0', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+
+/** Keyword combinations HAProxy refuses (measured on 2.6 and 3.0), said here instead of by `haproxy -c`. */
+function checkServerCombination(out: readonly string[], args: ReadonlyMap<string, string>, mode: Mode | undefined): void {
+  if ((out.includes('ssl') || out.includes('check-ssl')) && args.get('verify') !== 'none' && !args.has('ca-file')) {
+    throw new OptionError('server_options: ssl verifies the server\'s certificate: add "ca-file @system-ca" (or "verify none")');
+  }
+  if (out.includes('agent-check') && !args.has('agent-port')) throw new OptionError('server_options: agent-check needs agent-port');
+  const min = args.get('ssl-min-ver');
+  const max = args.get('ssl-max-ver');
+  if (min !== undefined && max !== undefined && TLS_VERSIONS.indexOf(min) > TLS_VERSIONS.indexOf(max)) {
+    throw new OptionError(`server_options: ssl-min-ver ${min} is above ssl-max-ver ${max}`);
+  }
+  if (args.has('proto') && mode !== 'http') throw new OptionError(`server_options: proto ${args.get('proto')} needs mode http`);
 }
 
 /** The allow-lists, for docs and tests. */

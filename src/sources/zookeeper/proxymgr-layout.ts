@@ -28,7 +28,7 @@ import { isIP } from 'node:net';
 import type { DiscoveredBackend, DiscoveredServer } from '../../state/model.js';
 import type { Skipped } from '../../state/layout.js';
 import { describeError } from '../../errors.js';
-import { showValue, validHost, validHostPort, validName, validPort } from '../../state/validate.js';
+import { oneLine, showValue, validHost, validHostPort, validName, validPort } from '../../state/validate.js';
 import { parseListenOptions, parseServerOptions, type Mode } from './options.js';
 import { connectString, isServerName, parseConnectString, serverName, shownChildPath, validZnodePath } from './znode.js';
 
@@ -135,7 +135,8 @@ export function parseService(name: string, data: string): ServiceSpec {
   try {
     blob = JSON.parse(data);
   } catch (err) {
-    fail(`data is not JSON (${(err as Error).message.slice(0, 100)})`);
+    // Node's message quotes the input: made one line so a node cannot forge a log line.
+    fail(`data is not JSON (${oneLine((err as Error).message.slice(0, 100))})`);
   }
   if (typeof blob !== 'object' || blob === null || Array.isArray(blob)) fail('data is not a JSON object');
   const b = blob as Record<string, unknown>;
@@ -145,7 +146,7 @@ export function parseService(name: string, data: string): ServiceSpec {
   }
   const port = portOf('port', b.port);
   const listen = parseListenOptions(b.listen_options);
-  const serverOptions = parseServerOptions(b.server_options);
+  const serverOptions = parseServerOptions(b.server_options, listen.mode ?? 'tcp');
   const spec: ServiceSpec = {
     name,
     type: type as WatcherType,
