@@ -5,8 +5,13 @@
  *   POST /reload          re-render and reload now; answers the result
  *   GET  /metrics         haproxy-pilot's own counters, Prometheus text
  * Everything it reports comes from injected functions: the server holds no state of its own.
+ *
+ * Listeners never die: a request that does not parse is a 4xx, a handler error a 500, and no
+ * error in request handling reaches the process. Header and body sizes, concurrent connections
+ * and the time a client may take to send its request are bounded (see ListenerLimits), and
+ * POST /reload is spaced: requests that arrive while one waits for its turn share it.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import { PilotError } from '../errors.js';
@@ -30,6 +35,78 @@ export interface ControlServerOptions {
   /** Prometheus text as is, or a snapshot formatted by formatMetrics(). */
   metrics: () => MaybePromise<string | MetricsSnapshot>;
   log: Logger;
+  limits?: Partial<ListenerLimits>;
+}
+
+/** What one client can make an HTTP listener hold. */
+export interface ListenerLimits {
+  /** Request line plus headers; larger answers 431. */
+  maxHeaderBytes: number;
+  /** Request body; larger answers 413 (the control endpoints read no body). */
+  maxBodyBytes: number;
+  /** Open connections; more are closed at once. */
+  maxConnections: number;
+  /** Time to send the request line and headers (slowloris); then 408 and close. */
+  headersTimeoutMs: number;
+  /** Time to send the whole request. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** POST /reload: at least this long between two reloads it starts; requests meanwhile share the next one. */
+  reloadMinIntervalMs: number;
+}
+
+export const DEFAULT_LIMITS: ListenerLimits = {
+  maxHeaderBytes: 8 * 1024,
+  maxBodyBytes: 64 * 1024,
+  maxConnections: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  reloadMinIntervalMs: 1_000,
+};
+
+/** createServer with the limits applied (for every HTTP listener haproxy-pilot opens). */
+export function createLimitedServer(limits: ListenerLimits, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often the header/request timeouts are checked (Node's default is 30 s).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 2))),
+    },
+    handler,
+  );
+  server.maxConnections = limits.maxConnections;
+  return server;
+}
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** Reads (and discards) a request body, failing with 413 past `max` bytes. */
+export function drainBody(req: IncomingMessage, max: number): Promise<void> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > max) return Promise.reject(new HttpError(413, `request body larger than ${max} bytes`));
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(new HttpError(413, `request body larger than ${max} bytes`));
+      }
+    });
+    req.on('end', () => resolve());
+    req.on('error', (err) => reject(new HttpError(400, `request body: ${err.message}`)));
+    req.on('aborted', () => reject(new HttpError(400, 'request aborted')));
+  });
 }
 
 export interface ControlServer {
@@ -54,6 +131,22 @@ export function normaliseHealth(h: HealthReport | string[]): HealthReport {
 
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
   const { log } = options;
+  const limits: ListenerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+
+  // POST /reload: at most one reload starts per reloadMinIntervalMs; requests that arrive while
+  // one waits for its turn share it and its answer. (The loop behind reload() also coalesces:
+  // every caller gets the result of a pass that started after it asked.)
+  let lastReloadAt = Number.NEGATIVE_INFINITY;
+  let nextReload: Promise<unknown> | undefined;
+  const sharedReload = (): Promise<unknown> => {
+    nextReload ??= (async () => {
+      await new Promise((r) => setTimeout(r, Math.max(0, lastReloadAt + limits.reloadMinIntervalMs - Date.now())));
+      nextReload = undefined;
+      lastReloadAt = Date.now();
+      return options.reload();
+    })();
+    return nextReload;
+  };
 
   const health: Handler = async (_req, res) => {
     const report = normaliseHealth(await options.health());
@@ -73,17 +166,22 @@ export async function startControlServer(options: ControlServerOptions): Promise
     '/reload': {
       POST: async (req, res) => {
         log.info({ remote: req.socket.remoteAddress }, 'reload requested over HTTP');
-        const result = await options.reload();
+        const result = await sharedReload();
         const failed = typeof result === 'object' && result !== null && (result as { ok?: unknown }).ok === false;
         sendJson(res, failed ? 500 : 200, result ?? { ok: true });
       },
     },
   };
 
-  const server = createServer((req, res) => {
-    // Request bodies are not used; drain them so keep-alive connections stay usable.
-    req.resume();
-    const path = new URL(req.url ?? '/', 'http://control').pathname;
+  const dispatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Request bodies are not used; they are read (bounded) so keep-alive connections stay usable.
+    await drainBody(req, limits.maxBodyBytes);
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://control').pathname;
+    } catch {
+      throw new HttpError(400, 'the request target is not a valid URL');
+    }
     const route = routes[path];
     if (!route) return sendJson(res, 404, { ok: false, error: `no such path: ${path}` });
     const method = req.method === 'HEAD' && route.GET ? 'GET' : (req.method ?? 'GET');
@@ -92,11 +190,28 @@ export async function startControlServer(options: ControlServerOptions): Promise
       const allow = Object.keys(route).join(', ');
       return sendJson(res, 405, { ok: false, error: `${req.method} not allowed on ${path}` }, { allow });
     }
-    handler(req, res).catch((err: unknown) => {
-      log.error({ err, path }, `control ${req.method} ${path} failed`);
-      if (!res.headersSent) sendJson(res, 500, { ok: false, error: err instanceof Error ? err.message : String(err) });
-      else res.destroy();
-    });
+    await handler(req, res);
+  };
+
+  const server = createLimitedServer(limits, (req, res) => {
+    const failed = (err: unknown): void => {
+      try {
+        const status = err instanceof HttpError ? err.status : 500;
+        if (status === 500) log.error({ err, url: req.url }, `control ${req.method} failed`);
+        else log.debug({ status, url: req.url }, `control ${req.method}: ${(err as Error).message}`);
+        if (res.headersSent) return void res.destroy();
+        // A refused body is not read further: close the connection after the answer.
+        if (status === 413) res.shouldKeepAlive = false;
+        sendJson(res, status, { ok: false, error: err instanceof Error ? err.message : String(err) });
+      } catch {
+        res.destroy();
+      }
+    };
+    try {
+      dispatch(req, res).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   });
 
   await new Promise<void>((resolve, reject) => {
