@@ -105,6 +105,40 @@ test('unreachable endpoint, 500, garbage, wrong shape and hangs are errors; the 
   assert.match(down.message, /^kv: GET .* failed: .*ECONNREFUSED/);
 });
 
+test('an answer that drips one byte every 500 ms times out after KV_TIMEOUT: the whole request is bounded', async (t) => {
+  const kv = await startConsulKvFixture({ token: TOKEN });
+  t.after(() => kv.close());
+  kv.put('apps/myapp/containers/one', '10.9.1.1:32001');
+  kv.fault = 'drip';
+  const source = createKvSource(settings(kv.url, { timeoutMs: 1000 }), { log: capturedLogger().log });
+  const sink = recordingSink();
+  source.start(sink);
+  t.after(() => source.stop());
+  // The body is about 150 bytes: dripped, it would take over a minute.
+  const err = await sink.waitError(() => true, 6000);
+  assert.match(err.message, /^kv: GET .* timed out after 1000 ms/);
+  assert.equal(sink.snapshots.length, 0);
+  kv.fault = 'none';
+  await sink.waitSnapshot(() => true, 10_000);
+});
+
+test('a blocking query that drips is bounded by its wait plus KV_TIMEOUT', async (t) => {
+  const kv = await startConsulKvFixture({ token: TOKEN });
+  t.after(() => kv.close());
+  kv.put('apps/myapp/containers/one', '10.9.1.1:32001');
+  const source = createKvSource(settings(kv.url, { watch: true, intervalMs: 60_000, timeoutMs: 1000 }), { log: capturedLogger().log, waitSeconds: 1 });
+  const sink = recordingSink();
+  source.start(sink);
+  t.after(() => source.stop());
+  await sink.waitSnapshot(() => true);
+  await waitUntil(() => kv.requests.some((r) => r.query.index !== undefined));
+  kv.fault = 'drip';
+  kv.put('apps/myapp/containers/two', '10.9.1.2:32002');
+  // wait 1 s + Consul's jitter (1/16) + KV_TIMEOUT 1 s.
+  const err = await sink.waitError(() => true, 8000);
+  assert.match(err.message, /index=\d+&wait=1s timed out after 2063 ms/);
+});
+
 test('blocking queries deliver a change long before the next poll would', async (t) => {
   const kv = await startConsulKvFixture({ token: TOKEN });
   t.after(() => kv.close());

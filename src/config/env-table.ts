@@ -75,7 +75,7 @@ export const ENV_TABLE = {
   OCCS_BACKEND_KEY: row({ meaning: 'seed 002 name for KV_PREFIX', parse: str }),
   KV_INTERVAL: row({ yaml: 'kv.interval', default: '5s', meaning: 'poll interval', parse: duration }),
   KV_WATCH: row({ yaml: 'kv.watch', default: 'off', meaning: 'use Consul blocking queries instead of polling', parse: bool }),
-  KV_TIMEOUT: row({ yaml: 'kv.timeout', default: '10s', meaning: 'request timeout', parse: duration }),
+  KV_TIMEOUT: row({ yaml: 'kv.timeout', default: '10s', meaning: 'bound on a whole request, headers and body (a blocking query: its wait plus this)', parse: duration }),
   ETCD_ENDPOINTS: row({ yaml: 'etcd.endpoints', meaning: 'comma list of etcd endpoints (`host:port` or URLs)', parse: strList }),
   ETCD_NODE: row({ meaning: 'seed 001 name: one etcd host (port 2379 unless given)', parse: str }),
   ETCD_USER: row({ yaml: 'etcd.user', meaning: 'etcd user', parse: str }),
