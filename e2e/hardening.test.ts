@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPilot, type PilotProcess } from './support/pilot-process.js';
+import { execa } from 'execa';
+import { MAIN, startPilot, type PilotProcess } from './support/pilot-process.js';
 
 const running: PilotProcess[] = [];
 const dirs: string[] = [];
@@ -43,4 +44,41 @@ test('one malformed request to the control port is a 400: HAProxy keeps running,
   assert.equal((await p.http('/')).status, 200, 'HAProxy still serves the demo');
   const early = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('running'), 300))]);
   assert.equal(early, 'running');
+});
+
+/** `haproxy-pilot check` with exactly `env`, under an open files limit of 4096. */
+async function check(env: Record<string, string>): Promise<{ code: number; out: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'pilot-e2e-'));
+  dirs.push(dir);
+  const r = await execa('prlimit', ['--nofile=4096:4096', process.execPath, MAIN, 'check'], {
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', PILOT_RUN_DIR: dir, SERVICE_WEB_BIND: ':8080', SERVICE_WEB_SERVERS: '127.0.0.1:9001', ...env },
+    extendEnv: false,
+    reject: false,
+    timeout: 30_000,
+  });
+  // Log lines are JSON: their messages, one a line.
+  const out = `${r.stdout}\n${r.stderr}`
+    .split('\n')
+    .map((l) => {
+      try {
+        return (JSON.parse(l) as { msg?: string }).msg ?? l;
+      } catch {
+        return l;
+      }
+    })
+    .join('\n');
+  return { code: r.exitCode ?? -1, out };
+}
+
+test('check agrees with what HAProxy can run: maxconn past the open files limit, durations past a timer, padded enums are 78 naming the variable', async () => {
+  const huge = await check({ HAPROXY_MAXCONN: '10000000' });
+  assert.equal(huge.code, 78, huge.out);
+  assert.match(huge.out, /HAPROXY_MAXCONN: 10000000 needs about 20000256 file descriptors .* limit\) is 4096/);
+  const fits = await check({ HAPROXY_MAXCONN: '1900' });
+  assert.equal(fits.code, 0, fits.out);
+  for (const [name, value] of [['PILOT_STOP_TIMEOUT', '30d'], ['KV_INTERVAL', '30d'], ['STATS_AUTH', ' none ']] as const) {
+    const r = await check({ HAPROXY_MAXCONN: '1900', KV_URL: 'http://127.0.0.1:1', [name]: value });
+    assert.equal(r.code, 78, `${name}=${value}: ${r.out}`);
+    assert.match(r.out, new RegExp(`${name}: ${JSON.stringify(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is `));
+  }
 });

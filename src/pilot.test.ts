@@ -143,3 +143,16 @@ test('an idle source that starts failing is unhealthy only after the stale limit
   src.fail('kv: connection refused');
   assert.equal(pilot.unhealthySources().length, 1);
 });
+
+test('stop() does not wait out the quiet period of a pending pass (PILOT_QUIET_MIN=24d)', { timeout: 5000 }, async () => {
+  const { clock, advance } = fakeClock();
+  const { applied, applier } = recorder();
+  const day = 86_400_000;
+  const pilot = createPilot({ log: silentLogger(), sources: [], applier, build, quietMinMs: 24 * day, quietMaxMs: 24 * day, staleAfterMs: 1, clock });
+  const pending = pilot.request('change');
+  await advance(1000);
+  // The fake clock never reaches 24 days: stop must not wait for it.
+  await pilot.stop();
+  assert.deepEqual(await pending, { ok: false, kind: 'none', error: { code: 'E_INTERNAL', message: 'stopping' } });
+  assert.equal(applied.length, 0);
+});

@@ -70,6 +70,9 @@ export function createPilot(options: PilotOptions) {
   /** The last pass's outcome, build failures included (a template error never reaches the applier). */
   let lastPass: (PassResult & { at: number; reason: string }) | undefined;
   let startedAt = clock.now();
+  // Hardening (issue 13): stop() ends the quiet wait at once (a long PILOT_QUIET_MIN must not hold a stop).
+  let wakeOnStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (wakeOnStop = resolve));
 
   for (const source of options.sources) sourceStatus.set(source.name, { name: source.name, ok: false, stale: false });
 
@@ -97,7 +100,7 @@ export function createPilot(options: PilotOptions) {
         const deadline = pending.firstAt + options.quietMaxMs;
         const until = Math.min(quietAt, deadline);
         if (now >= until) break;
-        await clock.sleep(until - now);
+        await Promise.race([clock.sleep(until - now), stopRequested]);
         if (stopped) break;
       }
       if (stopped) break;
@@ -188,6 +191,7 @@ export function createPilot(options: PilotOptions) {
 
   async function stop(): Promise<void> {
     stopped = true;
+    wakeOnStop();
     await Promise.allSettled(options.sources.map((s) => s.stop()));
     await running;
   }

@@ -11,6 +11,7 @@ import { request as undiciRequest } from 'undici';
 import type { Logger } from '../log.js';
 import { PilotError } from '../errors.js';
 import type { KvSourceSettings } from '../config/types.js';
+import { MAX_TIMER_MS } from '../config/parse.js';
 import type { Layout } from '../state/layout.js';
 import { kvLayout } from '../state/kv-layout.js';
 import type { Snapshot, Source, SourceSink } from './source.js';
@@ -93,7 +94,8 @@ export function createKvSource(settings: KvSourceSettings, deps: KvSourceDeps): 
    */
   async function read(index: number, signal: AbortSignal): Promise<ReadResult> {
     // Consul may hold a blocking query for wait + wait/16 (its jitter): allow that plus the timeout.
-    const limitMs = index > 0 ? waitSeconds * 1000 + Math.ceil((waitSeconds * 1000) / 16) + settings.timeoutMs : settings.timeoutMs;
+    // Capped at what a timer holds: a longer delay would fire after 1 ms.
+    const limitMs = Math.min(MAX_TIMER_MS, index > 0 ? waitSeconds * 1000 + Math.ceil((waitSeconds * 1000) / 16) + settings.timeoutMs : settings.timeoutMs);
     const bounded = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
