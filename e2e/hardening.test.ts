@@ -82,3 +82,27 @@ test('check agrees with what HAProxy can run: maxconn past the open files limit,
     assert.match(r.out, new RegExp(`${name}: ${JSON.stringify(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is `));
   }
 });
+
+/** Resolves with how the pilot ended, or 'still running' after `ms`. */
+const endedWithin = (p: PilotProcess, ms: number) =>
+  Promise.race([p.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms))]);
+
+test("a program that exits but leaves a child holding its stdout: the exit is seen, it restarts, and the stop does not wait for the pipe", async () => {
+  const p = await pilot({ PROGRAM_D: 'sh -c "(sleep 600 &); exit 1"', PILOT_STOP_TIMEOUT: '20s' });
+  await p.waitForLog(isRunning);
+  await p.waitForLog(isListening);
+  const seen = await p.waitForLog((l) => l.program === 'd' && l.msg === 'program exited; restarting after backoff', 10_000);
+  assert.equal(seen.code, 1);
+  let status: { programs: { name: string; restarts: number; lastExit?: { code: number | null } }[] } | undefined;
+  for (let i = 0; i < 50; i++) {
+    status = JSON.parse((await p.http('/status', 7778)).body) as typeof status;
+    if ((status!.programs.find((x) => x.name === 'd')?.restarts ?? 0) >= 1) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const d = status!.programs.find((x) => x.name === 'd')!;
+  assert.ok(d.restarts >= 1, JSON.stringify(d));
+  assert.equal(d.lastExit?.code, 1);
+  await p.signal('SIGTERM');
+  // Not the 20 s stop timeout: the sleeps holding the pipes are killed with their groups.
+  assert.deepEqual(await endedWithin(p, 10_000), { code: 0, signal: null });
+});
