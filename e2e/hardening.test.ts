@@ -8,7 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { MAIN, startPilot, type PilotProcess } from './support/pilot-process.js';
+import { spawn } from 'node:child_process';
+import { MAIN, childrenOf, startPilot, type PilotProcess } from './support/pilot-process.js';
 
 const running: PilotProcess[] = [];
 const dirs: string[] = [];
@@ -105,4 +106,61 @@ test("a program that exits but leaves a child holding its stdout: the exit is se
   await p.signal('SIGTERM');
   // Not the 20 s stop timeout: the sleeps holding the pipes are killed with their groups.
   assert.deepEqual(await endedWithin(p, 10_000), { code: 0, signal: null });
+});
+
+test('a stdout nobody reads does not freeze the control plane: /health and POST /reload answer, drops are counted', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pilot-e2e-'));
+  dirs.push(dir);
+  // Like startPilot, but stdout is a pipe that is never read once the pilot runs: it fills up.
+  const env = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    PILOT_RUN_DIR: dir,
+    STATS_AUTH: 'none',
+    PILOT_STOP_TIMEOUT: '6s',
+    PILOT_LOG_LEVEL: 'debug',
+    // Far more output than a pipe holds (64 KiB), after HAProxy is up.
+    PROGRAM_NOISE: "sh -c 'sleep 1; seq 1 100000; sleep 600'",
+  };
+  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--net', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, MAIN], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  const stop = async () => {
+    const pilotPid = childrenOf(child.pid!)[0];
+    if (pilotPid) process.kill(pilotPid, 'SIGKILL');
+    child.kill('SIGKILL');
+    await exited;
+  };
+  try {
+    // Read until the control server is up, then never again.
+    let seen = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`pilot did not start:\n${seen.slice(-2000)}`)), 30_000);
+      const onData = (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes('"control server listening"')) {
+          clearTimeout(timer);
+          child.stdout!.off('data', onData);
+          child.stdout!.pause();
+          resolve();
+        }
+      };
+      child.stdout!.on('data', onData);
+    });
+    const pilotPid = childrenOf(child.pid!)[0]!;
+    const inside = (args: string[], timeoutMs: number) =>
+      execa('nsenter', ['--target', String(pilotPid), '--net', '--pid', ...args], { reject: false, timeout: timeoutMs });
+    const curl = (args: string[]) => inside(['curl', '-s', '-o', '-', '-w', '\n%{http_code}', '--max-time', '2', ...args], 5000);
+    // Let the noise fill the pipe (and Node's read buffer behind it).
+    await new Promise((r) => setTimeout(r, 3000));
+    for (let i = 0; i < 3; i++) {
+      const health = await curl(['http://127.0.0.1:7778/health']);
+      assert.match(health.stdout, /\n200$/, `/health while stdout is full: ${health.stdout} ${health.stderr}`);
+    }
+    const reload = await inside(['curl', '-s', '-o', '-', '-w', '\n%{http_code}', '--max-time', '10', '-X', 'POST', 'http://127.0.0.1:7778/reload'], 15_000);
+    assert.match(reload.stdout, /\n200$/, `POST /reload while stdout is full: ${reload.stdout}`);
+    const metrics = await curl(['http://127.0.0.1:7778/metrics']);
+    const dropped = Number(/^haproxy_pilot_log_dropped_total (\d+)$/m.exec(metrics.stdout)?.[1] ?? 'NaN');
+    assert.ok(dropped > 0, `dropped lines counted: ${metrics.stdout.slice(0, 300)}`);
+  } finally {
+    await stop();
+  }
 });

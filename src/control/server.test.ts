@@ -91,6 +91,11 @@ test('GET /metrics: Prometheus text from a snapshot', async (t) => {
   assert.match(body, /^haproxy_pilot_config_info\{hash="abc",version="0\.1\.0"\} 1$/m);
 });
 
+test('GET /metrics counts the log lines dropped because stdout was not read', async (t) => {
+  const { base } = await start(t, { logDropped: () => 7 });
+  assert.match(await (await fetch(`${base}/metrics`)).text(), /^haproxy_pilot_log_dropped_total 7$/m);
+});
+
 test('metrics: a string is served as is', async (t) => {
   const { base } = await start(t, { metrics: () => 'x_total 1\n' });
   assert.equal(await (await fetch(`${base}/metrics`)).text(), 'x_total 1\n');

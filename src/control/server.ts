@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import { PilotError } from '../errors.js';
 import { formatMetrics, METRICS_CONTENT_TYPE, type MetricsSnapshot } from './metrics.js';
+import { outputDropped } from '../output.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -36,6 +37,8 @@ export interface ControlServerOptions {
   metrics: () => MaybePromise<string | MetricsSnapshot>;
   log: Logger;
   limits?: Partial<ListenerLimits>;
+  /** Output lines dropped so far (default: the process's stdout/stderr writers). */
+  logDropped?: () => number;
 }
 
 /** What one client can make an HTTP listener hold. */
@@ -160,7 +163,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
     '/metrics': {
       GET: async (_req, res) => {
         const m = await options.metrics();
-        send(res, 200, typeof m === 'string' ? m : formatMetrics(m), METRICS_CONTENT_TYPE);
+        const log = { dropped: (options.logDropped ?? outputDropped)() };
+        send(res, 200, typeof m === 'string' ? m : formatMetrics({ log, ...m }), METRICS_CONTENT_TYPE);
       },
     },
     '/reload': {

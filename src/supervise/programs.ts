@@ -10,6 +10,7 @@ import { spawnWithExeca, type ChildExit, type ChildHandle, type SpawnFn } from '
 import { readIdentityFiles, resolveIdentity, type IdentityFiles } from './identity.js';
 import { pipeLines, type LineSink } from './line-prefix.js';
 import type { ExitInfo } from './types.js';
+import { processOutput } from '../output.js';
 
 export type ProgramState = 'running' | 'backoff' | 'stopping' | 'stopped' | 'exited' | 'failed';
 
@@ -91,7 +92,8 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
   const spawn = options.spawn ?? spawnWithExeca;
   const clock = options.clock ?? systemClock;
   const backoff: BackoffPolicy = { ...DEFAULT_BACKOFF, ...options.backoff };
-  const output = options.output ?? { stdout: process.stdout, stderr: process.stderr };
+  // Bounded and asynchronous like the log: a stalled reader drops lines, it never blocks us.
+  const output = options.output ?? { stdout: processOutput(1), stderr: processOutput(2) };
   const identityFiles = options.identityFiles ?? (() => readIdentityFiles());
   const restartStopTimeoutMs = options.restartStopTimeoutMs ?? 10_000;
 
