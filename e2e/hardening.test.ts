@@ -164,3 +164,19 @@ test('a stdout nobody reads does not freeze the control plane: /health and POST 
     await stop();
   }
 });
+
+for (const second of ['SIGTERM', 'SIGINT'] as const) {
+  test(`a second stop signal (SIGTERM, then ${second}) escalates: PILOT_STOP_DELAY is cut short, HAProxy gets SIGTERM at once`, async () => {
+    const p = await pilot({ PILOT_STOP_DELAY: '6s', PILOT_STOP_TIMEOUT: '20s' });
+    await p.waitForLog(isRunning);
+    await p.waitForLog(isListening);
+    await p.signal('SIGTERM');
+    await p.waitForLog((l) => l.msg === 'stopping haproxy' && l.mode === 'graceful');
+    // Still serving during the delay.
+    assert.equal((await p.http('/')).status, 200);
+    await p.signal(second);
+    // Not the 6 s delay.
+    const ended = await endedWithin(p, 4000);
+    assert.deepEqual(ended, { code: 0, signal: null }, `output:\n${p.lines.slice(-15).join('\n')}`);
+  });
+}
