@@ -79,6 +79,9 @@ export function createPilot(options: PilotOptions) {
   /** The last pass's outcome, build failures included (a template error never reaches the applier). */
   let lastPass: (PassResult & { at: number; reason: string }) | undefined;
   let startedAt = clock.now();
+  // Hardening (issue 13): stop() ends the quiet wait at once (a long PILOT_QUIET_MIN must not hold a stop).
+  let wakeOnStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (wakeOnStop = resolve));
 
   for (const source of options.sources) sourceStatus.set(source.name, { name: source.name, ok: false, stale: false });
 
@@ -108,7 +111,7 @@ export function createPilot(options: PilotOptions) {
           const now = clock.now();
           const until = Math.min(pending.lastAt + options.quietMinMs, pending.firstAt + options.quietMaxMs);
           if (now >= until || stopped) break;
-          await clock.sleep(until - now);
+          await Promise.race([clock.sleep(until - now), stopRequested]);
         }
         if (pending.lastAt !== seen) built = undefined; // newer data arrived while waiting
       }
@@ -242,6 +245,7 @@ export function createPilot(options: PilotOptions) {
 
   async function stop(): Promise<void> {
     stopped = true;
+    wakeOnStop();
     await Promise.allSettled(options.sources.map((s) => s.stop()));
     await running;
   }
