@@ -105,7 +105,9 @@ export function createPilot(options: PilotOptions) {
       // no request arrived for quietMin, but never longer than quietMax after the first one, so
       // a source that changes constantly still gets applied.
       let built = await prebuild(pending);
-      if (built?.plan !== 'none' && built?.plan !== 'runtime') {
+      // SIGHUP and POST /reload are asked for by someone waiting: no quiet wait either (requests
+      // made while the pass runs still coalesce into the next one).
+      if (built?.plan !== 'none' && built?.plan !== 'runtime' && !pending.force) {
         const seen = pending.lastAt;
         for (;;) {
           const now = clock.now();
