@@ -13,6 +13,8 @@ import { PilotError } from './errors.js';
 import { validName } from './state/validate.js';
 import { liftProgramSections } from './supervise/program-sections.js';
 import { loadTemplates, renderConfig } from './render/render.js';
+import type { BackendView } from './render/view.js';
+import type { DiscoveredBackend } from './state/model.js';
 import { demoProgram, type DemoPorts } from './demo/program.js';
 
 export interface Settings {
@@ -56,6 +58,7 @@ export function createBuilder(settings: Settings): Builder {
   const reserved = reservedBy(config, settings.demo, settings.listeners);
   const templateConfig = forTemplates(config);
   const ownPrograms = [...config.programs, ...(settings.demo ? [demoProgram(settings.demo)] : [])];
+  const cache = new WeakMap<DiscoveredBackend, BackendView>();
   return {
     settings,
     reserved,
@@ -71,6 +74,7 @@ export function createBuilder(settings: Settings): Builder {
         ...(hasCerts ? { certsDir: CERTS_DIR } : {}),
         hasPrometheus: settings.hasPrometheus,
         demo: settings.demo,
+        cache,
       });
       return { text, files: desired.files, backends: desired.backends, programs: ownPrograms, warnings: [] };
     },

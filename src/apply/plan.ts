@@ -57,8 +57,27 @@ interface Section {
   text: string;
 }
 
-/** The config split into sections, cheaply: only lines that start a section are looked at. */
+/** Section keywords by their first character, for a scan that allocates nothing per line. */
+const KEYWORDS_BY_CHAR = new Map<number, string[]>();
+for (const k of SECTION_KEYWORDS) KEYWORDS_BY_CHAR.set(k.charCodeAt(0), [...(KEYWORDS_BY_CHAR.get(k.charCodeAt(0)) ?? []), k]);
+
+/** The keyword that opens a section at `i` (followed by a blank or the line's end), if any. */
+function keywordAt(text: string, i: number, lineEnd: number): string | undefined {
+  for (const k of KEYWORDS_BY_CHAR.get(text.charCodeAt(i)) ?? []) {
+    const after = i + k.length;
+    if (after <= lineEnd && text.startsWith(k, i) && (after === lineEnd || text[after] === ' ' || text[after] === '\t')) return k;
+  }
+  return undefined;
+}
+
+let lastIndex: { text: string; sections: Section[] } | undefined;
+
+/**
+ * The config split into sections, cheaply: only the first word of each line is looked at, and
+ * the running config's index is kept for the next plan (it is the same string until an apply).
+ */
 export function indexSections(text: string): Section[] {
+  if (lastIndex?.text === text) return lastIndex.sections;
   const sections: Section[] = [];
   let start = -1;
   let current: { keyword: string; name: string } | undefined;
@@ -69,22 +88,17 @@ export function indexSections(text: string): Section[] {
     // A section keyword is the first word of its line (HAProxy allows indentation).
     let i = pos;
     while (i < lineEnd && (text[i] === ' ' || text[i] === '\t')) i++;
-    const c = text.charCodeAt(i);
-    if (i < lineEnd && c >= 97 && c <= 122) {
-      let j = i;
-      while (j < lineEnd && text[j] !== ' ' && text[j] !== '\t') j++;
-      const word = text.slice(i, j);
-      if (SECTION_KEYWORDS.has(word)) {
-        if (current) sections.push({ ...current, text: text.slice(start, pos) });
-        const words = splitConfigWords(text.slice(i, lineEnd));
-        current = { keyword: word, name: words[1] ?? '' };
-        start = pos;
-      }
+    const word = i < lineEnd ? keywordAt(text, i, lineEnd) : undefined;
+    if (word) {
+      if (current) sections.push({ ...current, text: text.slice(start, pos) });
+      current = { keyword: word, name: splitConfigWords(text.slice(i, lineEnd))[1] ?? '' };
+      start = pos;
     }
     if (end < 0) break;
     pos = end + 1;
   }
   if (current) sections.push({ ...current, text: text.slice(start) });
+  lastIndex = { text, sections };
   return sections;
 }
 
