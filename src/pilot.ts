@@ -16,6 +16,7 @@ import type { Logger } from './log.js';
 import type { Snapshot, Source } from './sources/source.js';
 import type { SourceStatus } from './state/model.js';
 import { mergeSnapshots, type Excluded } from './state/merge.js';
+import { internBackends } from './state/intern.js';
 import type { Builder, Candidate } from './candidate.js';
 import { describeError, PilotError } from './errors.js';
 
@@ -192,7 +193,7 @@ export function createPilot(options: PilotOptions) {
     if (previous && !previous.ok && previous.lastErrorAt !== undefined) {
       log.info({ source: snapshot.source }, `source ${snapshot.source} recovered`);
     }
-    snapshots.set(snapshot.source, snapshot);
+    snapshots.set(snapshot.source, { ...snapshot, backends: internBackends(snapshot.backends, snapshots.get(snapshot.source)?.backends) });
     failingSince.delete(snapshot.source);
     sourceStatus.set(snapshot.source, { name: snapshot.source, ok: true, stale: false, lastSuccessAt: snapshot.at, errors: previous?.errors ?? 0 });
     void request(`source ${snapshot.source}`);

@@ -14,6 +14,7 @@ import type { Logger } from '../../log.js';
 import { PilotError } from '../../errors.js';
 import type { FileSourceSettings } from './kind.js';
 import { fileLayout, flattenKeys } from './layout.js';
+import type { DiscoveredServer } from '../../state/model.js';
 import type { Source, SourceSink } from '../source.js';
 import { snapshotOf, systemClock, type SourceClock } from '../common.js';
 
@@ -97,6 +98,8 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
     sink?.error(new PilotError('E_SOURCE', `${name}: ${message}`, { ...(cause === undefined ? {} : { cause }), details: { source: name, file: path } }));
   };
 
+  let serverMemo: ReadonlyMap<string, DiscoveredServer> = new Map();
+
   async function readOnce(): Promise<void> {
     let text: string;
     try {
@@ -111,7 +114,9 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
     lastText = text;
     try {
       const { doc, locate } = parseDiscoveryFile(path, text);
-      const result = fileLayout(doc, { source: name, locate });
+      const memo = { previous: serverMemo, next: new Map<string, DiscoveredServer>() };
+      const result = fileLayout(doc, { source: name, locate, memo });
+      serverMemo = memo.next;
       const snapshot = snapshotOf(name, clock.now(), flattenKeys(doc), result, log);
       lastError = undefined;
       sink?.snapshot(snapshot);
