@@ -144,7 +144,7 @@ export function createPilot(options: PilotOptions) {
     if (req.force || req.reread || !plan) return undefined;
     try {
       const builder = await options.builder(false);
-      const candidate = await builder.build(merge(builder));
+      const candidate = await buildWith(builder);
       return { builder, candidate, plan: plan(candidate) };
     } catch {
       return undefined; // the pass builds again and reports the error
@@ -156,6 +156,16 @@ export function createPilot(options: PilotOptions) {
     reportExcluded(desired.excluded);
     return desired;
   }
+
+  async function buildWith(builder: Builder): Promise<Candidate> {
+    const candidate = await builder.build(merge(builder));
+    // A warning (maxconn lowered to fit the open files limit, a lifted program's dropped keyword)
+    // is logged once, when it first appears.
+    for (const w of candidate.warnings) if (!warned.has(w)) log.warn(w);
+    warned = new Set(candidate.warnings);
+    return candidate;
+  }
+  let warned = new Set<string>();
 
   /** Each excluded entry is logged once, when it first appears (not on every pass). */
   let excludedBefore = new Set<string>();
@@ -176,7 +186,7 @@ export function createPilot(options: PilotOptions) {
     const reason = [...req.reasons].join(', ');
     try {
       const builder = built?.builder ?? (await options.builder(req.reread));
-      const candidate = built?.candidate ?? (await builder.build(merge(builder)));
+      const candidate = built?.candidate ?? (await buildWith(builder));
       const result = await options.transaction.apply(candidate, reason, { force: req.force });
       if (result.ok) options.commit(builder, candidate);
       return result;
@@ -260,10 +270,7 @@ export function createPilot(options: PilotOptions) {
     sources,
     unhealthySources,
     /** A candidate from the latest snapshots with the builder in force (the first config). */
-    build: async (): Promise<Candidate> => {
-      const builder = await options.builder(false);
-      return builder.build(merge(builder));
-    },
+    build: async (): Promise<Candidate> => buildWith(await options.builder(false)),
     snapshots: (): ReadonlyMap<string, Snapshot> => snapshots,
     /** Entries the last pass left out, with why (for /status). */
     excluded: (): readonly Excluded[] => excludedNow,

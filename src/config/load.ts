@@ -12,6 +12,7 @@ import { list } from './parse.js';
 import { emptyYaml, parseYamlFile, unusedLeaves, type YamlTree } from './yaml-file.js';
 import { loadPrograms, loadResolvers, loadServices } from './load-families.js';
 import type { PilotConfig, SourcesSettings } from './types.js';
+import { openFilesHardLimit } from './limits.js';
 import { loadSources as loadSourceKinds, sourceAdjustments, sourceEnvRows } from '../sources/registry.js';
 
 export interface LoadConfigDeps extends FileAccess {
@@ -138,18 +139,6 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
 
 /** File descriptors HAProxy needs beyond 2 per connection (listeners, per-thread pollers, sockets): a generous estimate. */
 export const MAXCONN_FD_RESERVE = 256;
-
-/** The RLIMIT_NOFILE hard limit HAProxy will inherit (from /proc/self/limits), or undefined when unlimited or unknown. */
-function openFilesHardLimit(files: FileAccess): number | undefined {
-  let text: string;
-  try {
-    text = files.readFile('/proc/self/limits');
-  } catch {
-    return undefined;
-  }
-  const m = /^Max open files\s+\S+\s+(\d+|unlimited)\s/m.exec(text);
-  return m && m[1] !== 'unlimited' ? Number(m[1]) : undefined;
-}
 
 /**
  * HAProxy raises its open files limit to about 2 * maxconn plus a few, and cannot start when

@@ -24,6 +24,8 @@ export interface RenderInput {
   /** The HAProxy binary has the Prometheus exporter (`haproxy -vv`). */
   hasPrometheus: boolean;
   demo?: { port: number; backendPort: number };
+  /** global maxconn when the open files limit cannot hold HAPROXY_MAXCONN with this many servers (candidate.ts). */
+  maxconn?: number;
   /** Views of backends already built with the same config (one cache per builder): unchanged backends are not validated again. */
   cache?: WeakMap<DiscoveredBackend, BackendView>;
 }
@@ -245,7 +247,7 @@ export function buildView(input: RenderInput) {
     hasPrometheus: input.hasPrometheus,
     global: {
       log: g.logFormat === 'none' ? null : `stdout format ${g.logFormat} local0`,
-      maxconn: g.maxconn,
+      maxconn: input.maxconn ?? g.maxconn,
       hardStopAfter: g.hardStopAfterMs > 0 ? formatDuration(g.hardStopAfterMs) : null,
       serverStateFile: g.serverStateFile ? `${runDir}/server-state` : null,
       extra: g.extraGlobal.map((l, i) => validRawLine(`haproxy.global[${i}]`, l)),

@@ -28,6 +28,7 @@ import type { Source } from '../sources/source.js';
 import { createPilot, type PassResult } from '../pilot.js';
 import { createBuilder, type Builder, type Candidate } from '../candidate.js';
 import { statsCredentials } from './stats-password.js';
+import { openFilesHardLimit } from '../config/limits.js';
 import { probeHaproxy } from './haproxy-features.js';
 import { demoPorts, waitForPort } from '../demo/program.js';
 import { VERSION } from '../version.js';
@@ -114,9 +115,6 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     };
   }
 
-  function logWarnings(candidate: Candidate): void {
-    for (const warning of candidate.warnings) log.warn({ config: settings.haproxy.userConfig }, warning);
-  }
 
   let stopTransaction = (): void => {};
   const started = (async (): Promise<void> => {
@@ -143,6 +141,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
       hasPrometheus: features.prometheus && config.stats.prometheus,
       demo: demoPorts(config.demo),
       listeners: listeners.addresses.map((a) => ({ address: a.host, port: a.port, owner: a.owner })),
+      fdLimit: openFilesHardLimit(),
     });
     let transactionReady!: (t: Transaction | undefined) => void;
     const transactionPromise = new Promise<Transaction | undefined>((resolve) => (transactionReady = resolve));
@@ -192,7 +191,6 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     const generations = createGenerations(runDir);
     const checkDeps = { bin: config.haproxy.bin, generations, relativePaths: !config.haproxy.userConfig, log: log.child({ component: 'apply' }) };
     const first: Candidate = await p.build();
-    logWarnings(first);
     await installFirst(checkDeps, first);
     alive();
 
