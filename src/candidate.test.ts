@@ -24,7 +24,7 @@ test('fitMaxconn: maxconn is kept when the open files limit holds it, lowered (w
 
 test('the rendered config carries the lowered maxconn, and the candidate the warning', async () => {
   const builder = createBuilder({ config: config({ HAPROXY_MAXCONN: '4096' }), hasPrometheus: false, fdLimit: 4000 });
-  const candidate = await builder.build({ keys: {}, backends: backends(10, 20), files: {}, excluded: [] });
+  const candidate = await builder.build({ keys: {}, backends: backends(10, 20), files: {}, fileSources: {}, excluded: [] });
   assert.match(candidate.text, /^\s+maxconn 1772$/m);
   assert.equal(candidate.warnings.length, 1);
 });

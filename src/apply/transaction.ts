@@ -86,6 +86,8 @@ export interface Transaction {
   close(): void;
   /** What applying the candidate would take (no side effects). */
   plan(candidate: ApplyCandidate): ApplyKind;
+  /** Whether HAProxy (`haproxy -c`) and the port preflight would take the candidate; nothing is installed or kept. */
+  verify(candidate: ApplyCandidate): Promise<ApplyError | undefined>;
   apply(candidate: ApplyCandidate, reason: string, options?: ApplyOptions): Promise<ApplyResult>;
   status(): ApplyStatus;
 }
@@ -335,7 +337,21 @@ export function createTransaction(options: TransactionOptions): Transaction {
     }
   }
 
+  async function verify(cand: ApplyCandidate): Promise<ApplyError | undefined> {
+    const stage = await generations.stage(cand);
+    try {
+      await (options.check ?? checkConfig)({ bin: options.bin, path: stage.configPath, ...(options.relativePaths ? { chdir: stage.dir } : {}) });
+      await ports(bindPorts(cand.text), bindPorts(installed.text));
+      return undefined;
+    } catch (err) {
+      return toApplyError(err);
+    } finally {
+      await generations.discard(stage).catch(() => undefined);
+    }
+  }
+
   return {
+    verify: (cand) => serial(() => verify(cand)),
     close: () => {
       closed = true;
       if (sweepTimer) clearTimeout(sweepTimer);

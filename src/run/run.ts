@@ -160,6 +160,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
       },
       transaction: {
         plan: (candidate) => transaction?.plan(candidate) ?? 'reload',
+        verify: async (candidate) => (await transactionPromise)?.verify(candidate),
         // Passes asked for before HAProxy runs (sources answer during start-up) wait for it.
         apply: async (candidate, reason, options): Promise<PassResult> => {
           const t = await transactionPromise;
