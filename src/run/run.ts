@@ -18,7 +18,7 @@ import { createHaproxyMaster } from '../supervise/haproxy.js';
 import { createProgramSupervisor } from '../supervise/programs.js';
 import { spawnWithExeca } from '../supervise/child.js';
 import { createGenerations } from '../apply/generations.js';
-import { createTransaction, installFirst, type Transaction } from '../apply/transaction.js';
+import { createTransaction, type Transaction } from '../apply/transaction.js';
 import { ensureServerStateFile, withServerState } from '../apply/server-state.js';
 import { openListeners, type ListenerSpec, type Listeners } from '../control/listeners.js';
 import { controlRoutes } from '../control/server.js';
@@ -32,6 +32,7 @@ import { probeHaproxy } from './haproxy-features.js';
 import { demoPorts, waitForPort } from '../demo/program.js';
 import { VERSION } from '../version.js';
 import { startSummary } from './summary.js';
+import { createLastGood, type LastGood } from './last-good.js';
 
 export interface RunIo {
   log: Logger;
@@ -80,6 +81,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
   let listeners: Listeners | undefined;
   let sources: Source[] = [];
   let transaction: Transaction | undefined;
+  let lastGood: LastGood | undefined;
   let stopping = false;
   const alive = (): void => {
     if (stopping) throw new PilotError('E_INTERNAL', 'start-up interrupted by a stop');
@@ -102,6 +104,13 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
         const reasons = master && pilot ? healthReasons(master.status(), pilot.lastPass(), pilot.unhealthySources()) : ['starting: HAProxy is not running yet'];
         // Sources add their own fields (haproxy-api's last_changed, last_service_changed).
         const extra = Object.assign({}, ...sources.map((s) => s.health?.() ?? {})) as Record<string, unknown>;
+        // Started from the previous run's config (src/run/last-good.ts): said at once, and among
+        // the reasons once something else makes the pilot unhealthy (a source failing too long).
+        const serving = pilot ? lastGood?.notice(pilot.snapshots().size) : undefined;
+        if (serving) {
+          extra.lastApplied = serving;
+          if (reasons.length > 0) reasons.push(serving);
+        }
         return { ok: reasons.length === 0, reasons, extra };
       },
       reload: () => (master && pilot ? pilot.request('POST /reload', { force: true, reread: true }) : { ok: false, error: 'starting: HAProxy is not running yet' }),
@@ -161,6 +170,9 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
         apply: async (candidate, reason, options): Promise<PassResult> => {
           const t = await transactionPromise;
           if (!t) return { ok: false, kind: 'none', error: { code: 'E_INTERNAL', message: 'stopping' } };
+          // Serving the previous run's config and no source answered yet: nothing to build from.
+          const held = lastGood?.hold(p.snapshots().size);
+          if (held) return held;
           const result = await t.apply(candidate, reason, options);
           if (result.kind === 'reload' && result.ok) programs.onHaproxyReload();
           return result;
@@ -187,9 +199,11 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     if (stateFile) await ensureServerStateFile(stateFile);
     const generations = createGenerations(runDir);
     const checkDeps = { bin: config.haproxy.bin, generations, relativePaths: !config.haproxy.userConfig, log: log.child({ component: 'apply' }) };
-    const first: Candidate = await p.build();
-    logWarnings(first);
-    await installFirst(checkDeps, first);
+    const built: Candidate = await p.build();
+    logWarnings(built);
+    // No source answered: the generation the previous run applied, when it may serve (last-good.ts).
+    lastGood = createLastGood({ runDir, configured: config.sources.configured, userConfig: config.haproxy.userConfig, log: log.child({ component: 'apply' }) });
+    const first = await lastGood.installFirst(checkDeps, built, p.sources(), () => builder.build({ keys: {}, backends: [], files: {}, excluded: [] }));
     alive();
 
     programs.setSpecs(first.programs);
