@@ -4,7 +4,6 @@
  * programs and the HAProxy master, then the reconcile loop — and it waits for the one thing that
  * ends it (a stop signal, HAProxy exiting on its own, an unexpected error) to stop in order.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { PilotConfig } from '../config/types.js';
@@ -33,6 +32,8 @@ import { demoPorts, waitForPort } from '../demo/program.js';
 import { VERSION } from '../version.js';
 import { startSummary } from './summary.js';
 import { createLastGood, type LastGood } from './last-good.js';
+import { ensureRunDir } from './run-dir.js';
+import { assertCanBind, privilegedPortChecker, readBindAbility } from './privileged-ports.js';
 
 export interface RunIo {
   log: Logger;
@@ -126,9 +127,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
   let stopTransaction = (): void => {};
   const started = (async (): Promise<void> => {
     const { runDir } = config.haproxy;
-    await mkdir(runDir, { recursive: true, mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
-      throw new PilotError('E_CONFIG', `PILOT_RUN_DIR: cannot create ${runDir} (${err.code ?? err.message})`, { cause: err });
-    });
+    await ensureRunDir(runDir);
     const features = await probeHaproxy(config.haproxy.bin);
     const credentials = await statsCredentials(config.stats);
     if (credentials.generatedFile) {
@@ -204,6 +203,10 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     // No source answered: the generation the previous run applied, when it may serve (last-good.ts).
     lastGood = createLastGood({ runDir, configured: config.sources.configured, userConfig: config.haproxy.userConfig, log: log.child({ component: 'apply' }) });
     const first = await lastGood.installFirst(checkDeps, built, p.sources(), () => builder.build({ keys: {}, backends: [], files: {}, excluded: [] }));
+    // A port below 1024 HAProxy may not bind (no CAP_NET_BIND_SERVICE): said now, with the fix,
+    // rather than by HAProxy failing to start (privileged-ports.ts).
+    const bindAbility = readBindAbility(config.haproxy.bin);
+    assertCanBind(first.text, bindAbility);
     alive();
 
     programs.setSpecs(first.programs);
@@ -229,7 +232,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     log.info({ version: features.version, config: generations.liveConfig, pid: m.status().masterPid }, 'HAProxy is running');
 
     const reloader = stateFile ? withServerState(m, { stateFile, configPath: generations.liveConfig }, log.child({ component: 'apply' })) : m;
-    transaction = createTransaction({ ...checkDeps, master: reloader, initial: first });
+    transaction = createTransaction({ ...checkDeps, master: reloader, initial: first, ports: privilegedPortChecker(bindAbility) });
     transactionReady(transaction);
     const where = startSummary(first.text, builder.settings, credentials.generatedFile, listeners.addresses);
     log.info(where.fields, where.message);
