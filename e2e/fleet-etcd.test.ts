@@ -87,14 +87,16 @@ test('the etcd leader is killed under load: every pilot serves on with 0 failed 
     const probe = await probeUntil(net.pilots, FRONTEND, 'b');
     await leader.kill();
     t.diagnostic(`killed the leader ${leader.name} (${leader.ip}), which pilot(s) ${cut.join(', ')} watched through`);
-    // The next change: the survivors elect a new leader (about 1 s: etcd's election timeout),
-    // then the put commits.
+    // The next change, once the survivors have elected a new leader (about 1 s: etcd's election
+    // timeout; a put sent before would wait out etcdctl's 5 s command timeout).
+    const killedAt = Date.now();
+    await waitUntil('a new leader', async () => (await etcd.leader()) !== leader, 30_000, 50);
     const putAt = Date.now();
     await waitUntil('the put to commit on the survivors', async () => (await etcd.ctl(['put', `${PREFIX}/b`, `${SERVERS.b}:8080`])).includes('OK'), 30_000, 200);
     const committedAt = Date.now();
     const seen = await probe.firstSeen;
     await probe.stop();
-    t.diagnostic(`put committed ${committedAt - putAt} ms after it was sent; pilots serve it ${seen.map((s) => `${s - committedAt} ms`).join(', ')} after the commit`);
+    t.diagnostic(`new leader ${putAt - killedAt} ms after the kill; put committed in ${committedAt - putAt} ms; pilots serve it ${seen.map((s) => `${s - committedAt} ms`).join(', ')} after the commit`);
     // Keep the load on a little longer: the reload that added b is behind us, its old workers finish.
     await new Promise((r) => setTimeout(r, 1000));
     for (const p of pilots) assert.deepEqual(distinct(await sample(p, FRONTEND, 8)), ['a', 'b']);

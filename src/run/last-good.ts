@@ -180,7 +180,7 @@ export function createLastGood(options: LastGoodOptions): LastGood {
       return {
         ok: false,
         kind: 'none',
-        error: { code: 'E_SOURCE', message: `not applied: ${notice()}; a config built now would have none of their data, so the last applied one stays until a source answers` },
+        error: { code: 'E_SOURCE', message: `held back: ${notice()}, and a config built now would have none of its data; the last applied one stays until a source answers` },
       };
     },
   };
