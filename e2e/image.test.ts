@@ -143,6 +143,36 @@ test('container image', { timeout: 30 * 60_000 }, async (t) => {
     }, 5_000).catch(() => assert.fail(`zombies left: ${zombies.map(describe).join('; ')}`));
   });
 
+  await t.test('HAProxy 3.0: servers added, removed and moved through the runtime API, with no reload', async () => {
+    // The discovery file is written inside the container once it runs; the demo backend (:8081)
+    // answers for every server name.
+    const d = await start({ extra: ['-e', 'DISCOVERY_FILE=/tmp/discovery.yaml', '-e', 'PILOT_DEMO=on', '-p', '127.0.0.1::5000'] });
+    const front = await podman.hostPort(d.name, 5000);
+    const write = (servers: string[]) =>
+      podman.ok(['exec', d.name, 'sh', '-c', 'printf "%s" "$1" > /tmp/d.tmp && mv /tmp/d.tmp /tmp/discovery.yaml', 'sh', `services:\n  web:\n    servers:\n${servers.map((s) => `      - { ${s} }\n`).join('')}`]);
+    const config = () => podman.ok(['exec', d.name, 'sh', '-c', 'cat "$PILOT_RUN_DIR/haproxy.cfg"']);
+    await write(['name: a, address: "127.0.0.1:8081"']);
+    await waitFor('the discovered backend serves on :5000', async () => ((await get(front, '/')).status === 200 ? true : undefined), 30_000);
+    const before = workers(await podman.processes(d.name)).map((p) => p.pid).sort();
+    const count = async (what: string) => ((await podman.logs(d.name)).stdout.match(new RegExp(`"msg":"applied \\(${what}\\)"`, 'g')) ?? []).length;
+    const reloadsBefore = await count('reload');
+    const steps: [string[], RegExp][] = [
+      [['name: a, address: "127.0.0.1:8081"', 'name: b, address: "127.0.0.1:8081"'], /^\s+server b 127\.0\.0\.1:8081/m],
+      [['name: b, address: "127.0.0.1:8081"'], /^(?![\s\S]*server a )/],
+      [['name: a, address: "127.0.0.1:8081"', 'name: b, address: "127.0.0.2:8081"'], /^\s+server b 127\.0\.0\.2:8081/m],
+      [['name: a, address: "127.0.0.1:8081"', 'name: b, address: "127.0.0.1:8081"'], /^\s+server b 127\.0\.0\.1:8081/m],
+    ];
+    for (const [servers, shows] of steps) {
+      await write(servers);
+      await waitFor(`the live config shows ${shows}`, async () => (shows.test(await config()) ? true : undefined), 30_000);
+      // Served throughout by a server that stays (b at 127.0.0.2 has nothing listening).
+      await waitFor('served', async () => ((await get(front, '/')).status === 200 ? true : undefined), 10_000);
+    }
+    assert.deepEqual(workers(await podman.processes(d.name)).map((p) => p.pid).sort(), before, 'the same worker: no reload');
+    assert.ok((await count('runtime')) >= 4, 'every step went through the runtime API');
+    assert.equal(await count('reload'), reloadsBefore, 'no reload');
+  });
+
   await t.test('SIGHUP to the container reloads HAProxy: a new worker, traffic still flows', async () => {
     const before = new Set(workers(await podman.processes(c.name)).map((p) => p.pid));
     assert.ok(before.size > 0, 'an HAProxy worker runs');
