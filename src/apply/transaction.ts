@@ -70,6 +70,8 @@ export interface ApplyStatus {
   applyFailures: number;
   /** Where the last rejected candidate was kept. */
   rejectedPath?: string;
+  /** Servers removed from the config that HAProxy still holds in maint until they are idle (`backend/server`). */
+  removing: string[];
 }
 
 export interface ApplyOptions {
@@ -368,6 +370,7 @@ export function createTransaction(options: TransactionOptions): Transaction {
       runtimeOps: counters.runtimeOps,
       applyFailures: counters.applyFailures,
       ...(lastRejected ? { rejectedPath: lastRejected } : {}),
+      removing: [...lingering.keys()],
     }),
   };
 }
