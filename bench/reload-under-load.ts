@@ -23,7 +23,7 @@ import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { startWrk, type WrkResult } from './support-wrk.js';
+import { startWrk, type WrkResult } from '../e2e/support/wrk.js';
 import { startBenchPilot, PILOT_MAIN } from './support-pilot.js';
 import { startConfdStyle } from './support-baseline.js';
 

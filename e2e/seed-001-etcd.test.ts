@@ -119,22 +119,27 @@ test('a certificate from the store: :443 serves TLS with it, and its file is mod
   assert.ok(!pilot.lines.some((l) => l.includes('PRIVATE KEY')), 'the key is never printed');
 });
 
-test('a PEM-shaped bundle that is not a certificate is skipped naming its key; the certificates folder stays as it was; :443 serves on', async () => {
+test('a PEM-shaped bundle that is not a certificate is skipped naming its key; the certificates folder stays as it was; an unrelated change applies', async () => {
   const certDir = join(dir, 'live', 'certs');
   const contents = async () => Object.fromEntries(await Promise.all((await readdir(certDir)).map(async (f) => [f, await readFile(join(certDir, f), 'utf8')] as const)));
   const before = await contents();
   // PEM-shaped but not a certificate: the layout parses it as HAProxy would and leaves it out
-  // (it used to reach haproxy -c and block every other change).
+  // (before, only HAProxy refused it, and the pass had to find and exclude it).
   const fake = '-----BEGIN CERTIFICATE-----\nQUJDREVGR0hJSktMTU5PUA==\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nQUJDREVGR0hJSktMTU5PUA==\n-----END PRIVATE KEY-----\n';
   await etcd.ctl(['put', `${BASE}/certs/bad.example`], fake);
+  // …and, at the same time, a valid change from the same store.
+  await etcd.ctl(['put', `${BASE}/tcp-services/mysql2/internal_port`, '3307']);
+  await etcd.ctl(['put', `${BASE}/tcp-services/mysql2/external_port`, '3310']);
   const line = await pilot.waitForLine((l) => l.includes('skipped') && l.includes(`${BASE}/certs/bad.example`));
   assert.match(line, /not a certificate/);
   assert.ok(!line.includes('QUJDREVG'), 'the bundle is never printed');
-  assert.deepEqual(await contents(), before);
+  await eventually('the valid change applied', async () => (/^listen tcp-mysql2$/m.test(await readFile(join(dir, 'haproxy.cfg'), 'utf8')) ? true : undefined), 20_000);
+  assert.deepEqual(await contents(), before, 'the certificates folder is byte-for-byte as it was');
   const out = await pilot.exec(['curl', '-sk', '--max-time', '5', '--resolve', 'example.org:443:127.0.0.1', 'https://example.org/']);
   assert.match(out.stdout.trim(), /^myapp-[ab]$/);
-  assert.equal((await pilot.http('/health', 7778)).status, 200);
+  assert.equal((await pilot.http('/health', 7778)).status, 200, 'one skipped entry does not make the pilot unhealthy');
   await etcd.ctl(['del', `${BASE}/certs/bad.example`]);
+  await etcd.ctl(['del', '--prefix', `${BASE}/tcp-services/mysql2/`]);
 });
 
 test('a service with a missing key is skipped with a log line naming it; the others work', async () => {

@@ -105,6 +105,57 @@ test('unreachable endpoint, 500, garbage, wrong shape and hangs are errors; the 
   assert.match(down.message, /^kv: GET .* failed: .*ECONNREFUSED/);
 });
 
+test('an answer that drips one byte every 500 ms times out after KV_TIMEOUT: the whole request is bounded', async (t) => {
+  const kv = await startConsulKvFixture({ token: TOKEN });
+  t.after(() => kv.close());
+  kv.put('apps/myapp/containers/one', '10.9.1.1:32001');
+  kv.fault = 'drip';
+  const source = createKvSource(settings(kv.url, { timeoutMs: 1000 }), { log: capturedLogger().log });
+  const sink = recordingSink();
+  source.start(sink);
+  t.after(() => source.stop());
+  // The body is about 150 bytes: dripped, it would take over a minute.
+  const err = await sink.waitError(() => true, 6000);
+  assert.match(err.message, /^kv: GET .* timed out after 1000 ms/);
+  assert.equal(sink.snapshots.length, 0);
+  kv.fault = 'none';
+  await sink.waitSnapshot(() => true, 10_000);
+});
+
+test('a blocking query that drips is bounded by its wait plus KV_TIMEOUT', async (t) => {
+  const kv = await startConsulKvFixture({ token: TOKEN });
+  t.after(() => kv.close());
+  kv.put('apps/myapp/containers/one', '10.9.1.1:32001');
+  const source = createKvSource(settings(kv.url, { watch: true, intervalMs: 60_000, timeoutMs: 1000 }), { log: capturedLogger().log, waitSeconds: 1 });
+  const sink = recordingSink();
+  source.start(sink);
+  t.after(() => source.stop());
+  await sink.waitSnapshot(() => true);
+  await waitUntil(() => kv.requests.some((r) => r.query.index !== undefined));
+  kv.fault = 'drip';
+  kv.put('apps/myapp/containers/two', '10.9.1.2:32002');
+  // wait 1 s + Consul's jitter (1/16) + KV_TIMEOUT 1 s.
+  const err = await sink.waitError(() => true, 8000);
+  assert.match(err.message, /index=\d+&wait=1s timed out after 2063 ms/);
+});
+
+test('the longest KV_TIMEOUT plus a blocking wait is capped at what a timer holds, not turned into 1 ms', async (t) => {
+  const kv = await startConsulKvFixture({ token: TOKEN });
+  t.after(() => kv.close());
+  kv.put('apps/myapp/containers/one', '10.9.1.1:32001');
+  // KV_TIMEOUT just under 2^31-1 ms: with the wait added, an unclamped timer would fire at once.
+  const source = createKvSource(settings(kv.url, { watch: true, intervalMs: 60_000, timeoutMs: 2 ** 31 - 1000 }), { log: capturedLogger().log, waitSeconds: 30 });
+  const sink = recordingSink();
+  source.start(sink);
+  t.after(() => source.stop());
+  await sink.waitSnapshot(() => true);
+  await waitUntil(() => kv.requests.some((r) => r.query.index !== undefined));
+  await new Promise((r) => setTimeout(r, 300));
+  kv.put('apps/myapp/containers/two', '10.9.1.2:32002');
+  await sink.waitSnapshot((x) => serverList(x, 'myapp').length === 2, 10_000);
+  assert.deepEqual(sink.errors.map((e) => e.message), []);
+});
+
 test('blocking queries deliver a change long before the next poll would', async (t) => {
   const kv = await startConsulKvFixture({ token: TOKEN });
   t.after(() => kv.close());

@@ -1,6 +1,7 @@
 /** The helper-program supervisor with real processes (node and id), real signals. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { silentLogger } from '../src/log.js';
 import type { ProgramSpec } from '../src/config/types.js';
 import { createProgramSupervisor, type ProgramSupervisor } from '../src/supervise/programs.js';
@@ -98,4 +99,39 @@ test('onHaproxyReload restarts a startOnReload program with a new pid', async (t
   });
   assert.equal(pidAlive(first), false);
   assert.equal(pidAlive(second), true);
+});
+
+/** Pids of the processes whose command line is exactly `args` (joined by NUL in /proc/<pid>/cmdline). */
+function pidsRunning(args: string[]): number[] {
+  const want = `${args.join('\0')}\0`;
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8') === want;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+test("a program's exit is its process's exit, even when a child of it keeps its stdout open", async (t) => {
+  // A unique sleep so the test finds exactly the leftovers of this program.
+  const nap = String(600 + Math.floor(Math.random() * 1000));
+  const { sup } = supervise(t, [{ name: 'leaky', command: ['sh', '-c', `(sleep ${nap} &); exit 1`], restart: 'on-failure', startOnReload: false, origin: 'e2e:leaky' }]);
+  t.after(() => pidsRunning(['sleep', nap]).forEach((pid) => process.kill(pid, 'SIGKILL')));
+  sup.start();
+  const st = await waitFor('the exit seen and a restart', () => {
+    const s = sup.status()[0]!;
+    return s.restarts >= 2 ? s : undefined;
+  }, 5000);
+  assert.deepEqual(st.lastExit, { code: 1, signal: null });
+  assert.ok(pidsRunning(['sleep', nap]).length >= 2, 'each run left a sleep holding the pipe');
+  // The stop does not wait for the pipes: it returns long before its 30 s timeout, and the
+  // leftovers in the programs' process groups are gone.
+  const t0 = Date.now();
+  await sup.stopAll(30_000);
+  assert.ok(Date.now() - t0 < 10_000, `stopAll took ${Date.now() - t0} ms`);
+  await waitFor('the leftovers to be killed', () => pidsRunning(['sleep', nap]).length === 0, 5000);
 });

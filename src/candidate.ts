@@ -13,6 +13,8 @@ import { PilotError } from './errors.js';
 import { validName } from './state/validate.js';
 import { liftProgramSections } from './supervise/program-sections.js';
 import { loadTemplates, renderConfig } from './render/render.js';
+import type { BackendView } from './render/view.js';
+import type { DiscoveredBackend } from './state/model.js';
 import { demoProgram, type DemoPorts } from './demo/program.js';
 
 export interface Settings {
@@ -22,6 +24,35 @@ export interface Settings {
   demo?: DemoPorts;
   /** The pilot's own HTTP listeners: discovery may not take their ports. */
   listeners?: readonly PortUse[];
+  /** The open files hard limit HAProxy inherits (config/limits.ts); undefined: unlimited or unknown. */
+  fdLimit?: number;
+}
+
+/** Descriptors HAProxy needs besides 2 per connection and 1 per checked server: listeners, pollers, its own sockets. */
+const FD_RESERVE = 256;
+
+/**
+ * HAProxy needs 2 descriptors per connection (maxconn) and one per server with health checks,
+ * and refuses to start or reload when the open files hard limit cannot hold them ("Cannot raise
+ * FD limit to 23209, limit is 20000", measured on 2.6.12; `haproxy -c` does not check it). So a
+ * discovery that grows past the limit does not fail every reload: maxconn is lowered to fit,
+ * and the warning says by how much and what to raise.
+ */
+export function fitMaxconn(config: PilotConfig, backends: readonly DiscoveredBackend[], fdLimit: number | undefined): { maxconn?: number; warning?: string } {
+  if (fdLimit === undefined) return {};
+  let checked = 0;
+  for (const b of backends) checked += b.servers.length + (b.dns ?? []).reduce((n, d) => n + d.slots, 0);
+  for (const s of config.services) checked += s.servers.length + (s.dns?.slots ?? 0);
+  const maxconn = config.global.maxconn;
+  const needs = 2 * maxconn + checked + FD_RESERVE;
+  if (needs <= fdLimit) return {};
+  const fits = Math.max(1, Math.floor((fdLimit - checked - FD_RESERVE) / 2));
+  return {
+    maxconn: fits,
+    warning:
+      `HAPROXY_MAXCONN ${maxconn} lowered to ${fits} for this config: ${checked} servers and 2 descriptors per connection need ${needs} ` +
+      `file descriptors, and the open files limit (RLIMIT_NOFILE hard) is ${fdLimit}; raise it (docker run --ulimit nofile=${needs}) to keep ${maxconn}`,
+  };
 }
 
 export interface Candidate extends ApplyCandidate {
@@ -56,6 +87,7 @@ export function createBuilder(settings: Settings): Builder {
   const reserved = reservedBy(config, settings.demo, settings.listeners);
   const templateConfig = forTemplates(config);
   const ownPrograms = [...config.programs, ...(settings.demo ? [demoProgram(settings.demo)] : [])];
+  const cache = new WeakMap<DiscoveredBackend, BackendView>();
   return {
     settings,
     reserved,
@@ -63,6 +95,7 @@ export function createBuilder(settings: Settings): Builder {
       if (config.haproxy.userConfig) return fromUserConfig(config.haproxy.userConfig, config.env, ownPrograms);
       for (const name of Object.keys(desired.files)) validName('certificate file name', name.slice(CERTS_DIR.length + 1));
       const hasCerts = Object.keys(desired.files).length > 0;
+      const fds = fitMaxconn(config, desired.backends, settings.fdLimit);
       const text = renderConfig(templates, {
         config: templateConfig,
         backends: desired.backends,
@@ -71,8 +104,10 @@ export function createBuilder(settings: Settings): Builder {
         ...(hasCerts ? { certsDir: CERTS_DIR } : {}),
         hasPrometheus: settings.hasPrometheus,
         demo: settings.demo,
+        cache,
+        ...(fds.maxconn !== undefined ? { maxconn: fds.maxconn } : {}),
       });
-      return { text, files: desired.files, backends: desired.backends, programs: ownPrograms, warnings: [] };
+      return { text, files: desired.files, backends: desired.backends, programs: ownPrograms, warnings: fds.warning ? [fds.warning] : [] };
     },
   };
 }

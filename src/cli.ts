@@ -22,6 +22,7 @@ import { createPilot } from './pilot.js';
 import { checkConfig } from './apply/check.js';
 import { parseSidecarArgs, type SidecarArgs } from './sources/sidecar/settings.js';
 import { createGenerations } from './apply/generations.js';
+import { openFilesHardLimit } from './config/limits.js';
 import { healthcheck } from './control/healthcheck.js';
 import { VERSION } from './version.js';
 
@@ -122,6 +123,7 @@ async function renderOnce(config: PilotConfig, quiet: Logger): Promise<Candidate
     statsPassword: credentials.password,
     hasPrometheus: features.prometheus && config.stats.prometheus,
     demo: demoPorts(config.demo),
+    fdLimit: openFilesHardLimit(),
   });
   const sources = await createSources(config.sources.configured, { log: quiet });
   const pilot = createPilot({

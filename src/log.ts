@@ -1,4 +1,6 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { prettyFactory } from 'pino-pretty';
+import { processOutput } from './output.js';
 
 export type { Logger };
 export type LogFormat = 'json' | 'pretty';
@@ -13,20 +15,18 @@ export interface LogOptions {
 /**
  * The root logger: pino JSON lines on stdout (the container's log), or pino-pretty for humans.
  * Components take `log.child({ component: 'name' })`; nothing else creates loggers.
- * Writes are synchronous so that lines logged just before an exit are not lost (PID 1 exits
- * with process.exit, which does not wait for asynchronous streams).
+ * Writes are asynchronous and bounded (src/output.ts): a stalled log reader drops and counts
+ * lines instead of blocking the control plane. main.ts flushes what is queued before it exits.
  */
 export function createLogger(options: LogOptions): Logger {
   const base = { name: 'haproxy-pilot' };
   if (options.destination) return pino({ level: options.level, base }, options.destination);
+  const out = processOutput(1);
   if (options.format === 'pretty') {
-    return pino({
-      level: options.level,
-      base,
-      transport: { target: 'pino-pretty', options: { destination: 1, sync: true, colorize: false } },
-    });
+    const pretty = prettyFactory({ colorize: false });
+    return pino({ level: options.level, base }, { write: (line: string) => void out.write(pretty(line)) });
   }
-  return pino({ level: options.level, base }, pino.destination({ dest: 1, sync: true }));
+  return pino({ level: options.level, base }, { write: (line: string) => void out.write(line) });
 }
 
 /** A logger that drops everything: for unit tests that do not look at logs. */

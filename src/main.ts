@@ -5,6 +5,7 @@
  */
 import { runCli } from './cli.js';
 import { ExitCode } from './init/exit-code.js';
+import { flushProcessOutput } from './output.js';
 
 let fatal: ((err: unknown) => void) | undefined;
 // PID 1 must not die by accident: an error nothing caught leads to an orderly stop (HAProxy and
@@ -25,4 +26,6 @@ const code = await runCli(process.argv.slice(2), {
   stderr: process.stderr,
   onFatal: (handler) => (fatal = handler),
 });
+// Log lines are written asynchronously: write what is queued, unless the reader is gone.
+await flushProcessOutput(2000);
 process.exit(code);

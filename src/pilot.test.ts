@@ -186,3 +186,16 @@ test('settings from a re-read take effect only when their candidate applied', as
   assert.equal((await accepted).ok, true);
   assert.deepEqual(committed, [next]);
 });
+
+test('stop() does not wait out the quiet period of a pending pass (PILOT_QUIET_MIN=24d)', { timeout: 5000 }, async () => {
+  const { clock, advance } = fakeClock();
+  const { applied, transaction } = recorder();
+  const day = 86_400_000;
+  const pilot = createPilot(options({ transaction, quietMinMs: 24 * day, quietMaxMs: 24 * day, staleAfterMs: 1, clock }));
+  const pending = pilot.request('change');
+  await advance(1000);
+  // The fake clock never reaches 24 days: stop must not wait for it.
+  await pilot.stop();
+  assert.deepEqual(await pending, { ok: false, kind: 'none', error: { code: 'E_INTERNAL', message: 'stopping' } });
+  assert.equal(applied.length, 0);
+});

@@ -15,19 +15,26 @@
 import type { Logger } from './log.js';
 import type { Snapshot, Source } from './sources/source.js';
 import type { SourceStatus } from './state/model.js';
-import { mergeSnapshots, type Excluded } from './state/merge.js';
+import { mergeSnapshots, type DesiredState, type Excluded } from './state/merge.js';
+import { culprits, entriesOf, entryName, entrySource, pointedAt, without, type Entry } from './state/isolate.js';
+import { internBackends } from './state/intern.js';
 import type { Builder, Candidate } from './candidate.js';
 import { describeError, PilotError } from './errors.js';
 
 export interface PassResult {
   ok: boolean;
   kind: 'none' | 'runtime' | 'reload';
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; details?: Record<string, unknown> };
 }
+
+/** Refusals a discovered entry can cause (the rest are the operator's or HAProxy's own). */
+const ISOLATABLE = new Set(['E_CHECK', 'E_PORT_BUSY']);
 
 export interface PilotTransaction {
   /** What applying would take, without doing it: runtime-only plans skip the quiet wait. */
   plan?(candidate: Candidate): 'none' | 'runtime' | 'reload';
+  /** Whether HAProxy would take the candidate (nothing installed): to find the entries it refuses. */
+  verify?(candidate: Candidate): Promise<{ code: string; message: string; details?: Record<string, unknown> } | undefined>;
   apply(candidate: Candidate, reason: string, options: { force: boolean }): Promise<PassResult>;
 }
 
@@ -79,6 +86,9 @@ export function createPilot(options: PilotOptions) {
   /** The last pass's outcome, build failures included (a template error never reaches the applier). */
   let lastPass: (PassResult & { at: number; reason: string }) | undefined;
   let startedAt = clock.now();
+  // Hardening (issue 13): stop() ends the quiet wait at once (a long PILOT_QUIET_MIN must not hold a stop).
+  let wakeOnStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (wakeOnStop = resolve));
 
   for (const source of options.sources) sourceStatus.set(source.name, { name: source.name, ok: false, stale: false });
 
@@ -102,13 +112,15 @@ export function createPilot(options: PilotOptions) {
       // no request arrived for quietMin, but never longer than quietMax after the first one, so
       // a source that changes constantly still gets applied.
       let built = await prebuild(pending);
-      if (built?.plan !== 'none' && built?.plan !== 'runtime') {
+      // SIGHUP and POST /reload are asked for by someone waiting: no quiet wait either (requests
+      // made while the pass runs still coalesce into the next one).
+      if (built?.plan !== 'none' && built?.plan !== 'runtime' && !pending.force) {
         const seen = pending.lastAt;
         for (;;) {
           const now = clock.now();
           const until = Math.min(pending.lastAt + options.quietMinMs, pending.firstAt + options.quietMaxMs);
           if (now >= until || stopped) break;
-          await clock.sleep(until - now);
+          await Promise.race([clock.sleep(until - now), stopRequested]);
         }
         if (pending.lastAt !== seen) built = undefined; // newer data arrived while waiting
       }
@@ -138,18 +150,71 @@ export function createPilot(options: PilotOptions) {
     if (req.force || req.reread || !plan) return undefined;
     try {
       const builder = await options.builder(false);
-      const candidate = await builder.build(merge(builder));
+      const candidate = await buildWith(builder);
       return { builder, candidate, plan: plan(candidate) };
     } catch {
       return undefined; // the pass builds again and reports the error
     }
   }
 
-  function merge(builder: Builder) {
-    const desired = mergeSnapshots(snapshots.values(), builder.reserved);
+  function merge(builder: Builder): DesiredState {
+    const desired = withoutQuarantined(mergeSnapshots(snapshots.values(), builder.reserved));
     reportExcluded(desired.excluded);
     return desired;
   }
+
+  /**
+   * Entries HAProxy refused stay out while their source gives them unchanged (the same interned
+   * backend object, the same file bytes); a change brings them back for another try.
+   */
+  const quarantine = new Map<string, { entry: Entry; data?: string; reason: string }>();
+  const quarantineKey = (e: Entry): string => `${entrySource(e)}\0${e.kind}\0${entryName(e)}`;
+  function withoutQuarantined(desired: DesiredState): DesiredState {
+    if (quarantine.size === 0) return desired;
+    const out = new Set<Entry>();
+    const excluded = [...desired.excluded];
+    for (const e of entriesOf(desired)) {
+      const q = quarantine.get(quarantineKey(e));
+      if (!q) continue;
+      const same = e.kind === 'backend' ? q.entry.kind === 'backend' && q.entry.backend === e.backend : q.data === desired.files[e.path];
+      if (!same) {
+        quarantine.delete(quarantineKey(e));
+        continue;
+      }
+      out.add(e);
+      excluded.push({ source: entrySource(e), entry: entryName(e), reason: q.reason });
+    }
+    return { ...without(desired, out), excluded };
+  }
+
+  /**
+   * HAProxy refused a candidate: find the discovered entries at fault (where HAProxy points, else
+   * by bisection), keep them out, and say which. False when the fault is the operator's own.
+   */
+  async function isolate(builder: Builder, refused: Candidate, error: { message: string; details?: Record<string, unknown> }): Promise<boolean> {
+    const verify = options.transaction.verify;
+    if (!verify) return false;
+    const desired = merge(builder);
+    const entries = entriesOf(desired);
+    const passes = async (out: ReadonlySet<Entry>): Promise<boolean> => (await verify(await builder.build(without(desired, out)))) === undefined;
+    const details = error.details ?? {};
+    const pointed = pointedAt(entries, refused.text, { message: error.message, ...(typeof details['line'] === 'number' ? { line: details['line'] } : {}), ...(typeof details['output'] === 'string' ? { output: details['output'] } : {}) });
+    const bad = pointed.length > 0 && (await passes(new Set(pointed))) ? pointed : await culprits(entries, passes);
+    if (!bad || bad.length === 0) return false;
+    const why = `HAProxy refused it: ${error.message}`;
+    for (const e of bad) quarantine.set(quarantineKey(e), { entry: e, ...(e.kind === 'file' ? { data: desired.files[e.path]! } : {}), reason: why });
+    return true;
+  }
+
+  async function buildWith(builder: Builder, desired: DesiredState = merge(builder)): Promise<Candidate> {
+    const candidate = await builder.build(desired);
+    // A warning (maxconn lowered to fit the open files limit, a lifted program's dropped keyword)
+    // is logged once, when it first appears.
+    for (const w of candidate.warnings) if (!warned.has(w)) log.warn(w);
+    warned = new Set(candidate.warnings);
+    return candidate;
+  }
+  let warned = new Set<string>();
 
   /** Each excluded entry is logged once, when it first appears (not on every pass). */
   let excludedBefore = new Set<string>();
@@ -170,8 +235,13 @@ export function createPilot(options: PilotOptions) {
     const reason = [...req.reasons].join(', ');
     try {
       const builder = built?.builder ?? (await options.builder(req.reread));
-      const candidate = built?.candidate ?? (await builder.build(merge(builder)));
-      const result = await options.transaction.apply(candidate, reason, { force: req.force });
+      let candidate = built?.candidate ?? (await buildWith(builder));
+      let result = await options.transaction.apply(candidate, reason, { force: req.force });
+      // One bad entry blocks nothing: leave out what HAProxy refused and apply the rest.
+      if (!result.ok && result.error && ISOLATABLE.has(result.error.code) && (await isolate(builder, candidate, result.error))) {
+        candidate = await buildWith(builder);
+        result = await options.transaction.apply(candidate, `${reason} (without what HAProxy refused)`, { force: req.force });
+      }
       if (result.ok) options.commit(builder, candidate);
       return result;
     } catch (err) {
@@ -187,7 +257,7 @@ export function createPilot(options: PilotOptions) {
     if (previous && !previous.ok && previous.lastErrorAt !== undefined) {
       log.info({ source: snapshot.source }, `source ${snapshot.source} recovered`);
     }
-    snapshots.set(snapshot.source, snapshot);
+    snapshots.set(snapshot.source, { ...snapshot, backends: internBackends(snapshot.backends, snapshots.get(snapshot.source)?.backends) });
     failingSince.delete(snapshot.source);
     sourceStatus.set(snapshot.source, { name: snapshot.source, ok: true, stale: false, lastSuccessAt: snapshot.at, errors: previous?.errors ?? 0 });
     void request(`source ${snapshot.source}`);
@@ -242,6 +312,7 @@ export function createPilot(options: PilotOptions) {
 
   async function stop(): Promise<void> {
     stopped = true;
+    wakeOnStop();
     await Promise.allSettled(options.sources.map((s) => s.stop()));
     await running;
   }
@@ -253,10 +324,7 @@ export function createPilot(options: PilotOptions) {
     sources,
     unhealthySources,
     /** A candidate from the latest snapshots with the builder in force (the first config). */
-    build: async (): Promise<Candidate> => {
-      const builder = await options.builder(false);
-      return builder.build(merge(builder));
-    },
+    build: async (): Promise<Candidate> => buildWith(await options.builder(false)),
     snapshots: (): ReadonlyMap<string, Snapshot> => snapshots,
     /** Entries the last pass left out, with why (for /status). */
     excluded: (): readonly Excluded[] => excludedNow,

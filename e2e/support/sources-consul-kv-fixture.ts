@@ -9,13 +9,14 @@
  *  - blocking queries: `index=<n>&wait=<dur>` holds the answer until the index moves past n or
  *    the wait ends (then answers the unchanged data);
  *  - `Authorization: Bearer <token>` required when a token is set (401 otherwise);
- *  - faults to inject: 500s, garbage bodies, wrong shapes, hangs; and an index reset (a store
+ *  - faults to inject: 500s, garbage bodies, wrong shapes, hangs, an answer that drips one byte
+ *    every `dripMs` (a slow store or link); and an index reset (a store
  *    restored from an older snapshot: held queries are abandoned and answer with the lower index).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type KvFault = 'none' | '500' | 'garbage' | 'shape' | 'hang';
+export type KvFault = 'none' | '500' | 'garbage' | 'shape' | 'hang' | 'drip';
 
 export interface SeenRequest {
   path: string;
@@ -27,6 +28,8 @@ export interface ConsulKvFixture {
   url: string;
   requests: SeenRequest[];
   fault: KvFault;
+  /** 'drip': one body byte every this many ms (default 500). */
+  dripMs: number;
   put(key: string, value: string): void;
   delete(key: string): void;
   /** The store comes back with a lower index (as after a restore): every index restarts from `to`. */
@@ -76,6 +79,7 @@ export async function startConsulKvFixture(options: { token?: string } = {}): Pr
     url: '',
     requests: [],
     fault: 'none',
+    dripMs: 500,
     put(key, value) {
       raftIndex += 1;
       const old = entries.get(key);
@@ -164,6 +168,17 @@ export async function startConsulKvFixture(options: { token?: string } = {}): Pr
       return;
     }
     const list = listing(prefix, recurse);
+    if (currentFault() === 'drip') {
+      // 200 and the headers at once, then the body one byte at a time.
+      const body = Buffer.from(JSON.stringify(list));
+      res.writeHead(200, { ...headers, 'content-length': String(body.length) });
+      for (let i = 0; i < body.length && !res.destroyed; i++) {
+        res.write(body.subarray(i, i + 1));
+        await new Promise((r) => setTimeout(r, fixture.dripMs));
+      }
+      res.end();
+      return;
+    }
     if (list.length === 0) {
       res.writeHead(404, headers).end();
       return;

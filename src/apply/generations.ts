@@ -41,6 +41,8 @@ export interface Generations {
   stage(set: StagedFiles): Promise<Stage>;
   /** Makes a staged folder live (one symlink rename); `undo` makes the previous one live again. */
   install(stage: Stage): Promise<{ installed: Stage; undo(): Promise<void> }>;
+  /** Removes a staged folder that was only checked. */
+  discard(stage: Stage): Promise<void>;
   /** Keeps a refused candidate whole in rejectedDir (replacing the previous one). */
   reject(stage: Stage): Promise<string>;
   /** Rewrites the live config in place (runtime changes: the file mirrors what runs). */
@@ -122,6 +124,10 @@ export function createGenerations(runDir: string): Generations {
           previous = undefined;
         },
       };
+    },
+
+    async discard(stage) {
+      await rm(stage.dir, { recursive: true, force: true });
     },
 
     async reject(stage) {

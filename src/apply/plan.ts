@@ -1,164 +1,250 @@
 /**
- * The planner (pure): what is the least disruptive way to go from what HAProxy runs to what is
- * desired? Server address/port, weight and admin-state changes go through the runtime API with no
- * reload; a server that disappears is put in maint (as ProxyMgr does) and dropped at the next
- * reload, since the written file no longer has it; a server that comes back is made ready again.
- * Anything the runtime API cannot express (a new server or backend, a DNS host name, a route,
- * a mode, anything else in the file) needs a reload.
+ * The planner (pure): what is the least disruptive way to go from the config HAProxy runs to the
+ * candidate? It compares the two texts section by section, so it holds for the embedded
+ * templates, an operator's templates and HAPROXY_CONFIG alike, and its cost follows what changed:
+ * sections whose text is unchanged are not parsed.
+ *
+ * Server lines are what the runtime API can change without a reload (HAProxy 2.6+):
+ *   address/port (an IP)  → set server <b>/<s> addr <ip> port <p>
+ *   weight                → set server <b>/<s> weight <n>
+ *   `disabled` or not     → set server <b>/<s> state maint | ready
+ *   a new server          → add server <b>/<s> <addr> <keywords>, enable health/agent, ready
+ *   a removed server      → state maint (no new connections, in-flight ones finish), then
+ *                           `del server` once it holds none (the transaction retries it)
+ * `add server` needs a backend with a dynamic balance algorithm (roundrobin, leastconn, first,
+ * random, or a hash with `hash-type consistent`), inherits nothing from `default-server`, and
+ * refuses some keywords (`resolvers`, `init-addr`, …): where that does not hold, or anything
+ * else changed, the plan is a reload. See the reference, section C1/C2.
  */
 import { isIP } from 'node:net';
-import type { DiscoveredBackend, DiscoveredServer } from '../state/model.js';
-import { SECTION_KEYWORDS } from '../haproxy/config-words.js';
-
-export type ServerState = 'ready' | 'drain' | 'maint';
+import { SECTION_KEYWORDS, splitConfigWords, isServerSection } from '../haproxy/config-words.js';
 
 export interface RuntimeOp {
   backend: string;
   server: string;
-  kind: 'addr' | 'state' | 'weight';
-  /** The runtime API command (`set server b/s …`). */
+  kind: 'addr' | 'state' | 'weight' | 'add' | 'health' | 'agent';
+  /** The runtime API command. */
   command: string;
 }
 
-export type Plan = { kind: 'none' } | { kind: 'runtime'; ops: RuntimeOp[] } | { kind: 'reload'; reason: string };
-
-/**
- * A server as the running HAProxy has it. `removed`: no longer desired, kept by HAProxy in maint
- * until the next reload.
- */
-export interface RunningServer extends DiscoveredServer {
-  removed?: boolean;
+/** A server HAProxy still holds after it left the config: in maint, deleted once it is idle. */
+export interface Lingering {
+  backend: string;
+  server: string;
+  /** Its server line as HAProxy loaded or added it. */
+  line: ServerLine;
 }
 
-export interface RunningBackend extends Omit<DiscoveredBackend, 'servers'> {
-  servers: RunningServer[];
+export type Plan =
+  | { kind: 'none' }
+  | { kind: 'runtime'; ops: RuntimeOp[]; removed: Lingering[]; returned: string[] }
+  | { kind: 'reload'; reason: string };
+
+export interface ServerLine {
+  name: string;
+  host: string;
+  port: number;
+  /** The keywords after the address, without `weight N` and `disabled`/`enabled`. */
+  rest: string[];
+  weight?: number;
+  disabled: boolean;
 }
 
-export interface PlanInput {
-  /** What the running HAProxy holds (after earlier runtime ops), from runningAfter(). */
-  running: readonly RunningBackend[];
-  next: readonly DiscoveredBackend[];
-  /** Whether anything in the rendered file other than server lines changed (configSkeleton). */
-  restChanged: boolean;
+interface Section {
+  keyword: string;
+  name: string;
+  /** The section's text, from its header to the next section. */
+  text: string;
 }
 
-const stateOf = (s: DiscoveredServer): ServerState => s.state ?? 'ready';
-// HAProxy's default weight when the line has none.
-const weightOf = (s: DiscoveredServer): number => s.weight ?? 1;
+/** Section keywords by their first character, for a scan that allocates nothing per line. */
+const KEYWORDS_BY_CHAR = new Map<number, string[]>();
+for (const k of SECTION_KEYWORDS) KEYWORDS_BY_CHAR.set(k.charCodeAt(0), [...(KEYWORDS_BY_CHAR.get(k.charCodeAt(0)) ?? []), k]);
 
-function sameRoute(a: DiscoveredBackend['route'], b: DiscoveredBackend['route']): boolean {
-  return (a?.domain ?? null) === (b?.domain ?? null) && (a?.pathPrefix ?? null) === (b?.pathPrefix ?? null) && (a?.port ?? null) === (b?.port ?? null);
-}
-
-function sameDns(a: DiscoveredBackend['dns'], b: DiscoveredBackend['dns']): boolean {
-  const key = (d: DiscoveredBackend['dns']): string => (d ?? []).map((x) => `${x.name}:${x.port}/${x.slots}`).join(',');
-  return key(a) === key(b);
-}
-
-function cmd(backend: string, server: string, rest: string): string {
-  return `set server ${backend}/${server} ${rest}`;
-}
-
-function serverOps(backend: string, have: RunningServer, want: DiscoveredServer): RuntimeOp[] {
-  const ops: RuntimeOp[] = [];
-  const op = (kind: RuntimeOp['kind'], rest: string) => ops.push({ backend, server: want.name, kind, command: cmd(backend, want.name, rest) });
-  // A removed server sits in maint whatever its last desired state was.
-  const haveState = have.removed ? 'maint' : stateOf(have);
-  const wantState = stateOf(want);
-  // Taking traffic away goes first and giving it back goes last, so that no request reaches a
-  // server at an address or weight that is about to change.
-  const stateChange = haveState !== wantState;
-  if (stateChange && wantState !== 'ready') op('state', `state ${wantState}`);
-  if (have.host !== want.host || have.port !== want.port) op('addr', `addr ${want.host} port ${want.port}`);
-  if (weightOf(have) !== weightOf(want)) op('weight', `weight ${weightOf(want)}`);
-  if (stateChange && wantState === 'ready') op('state', 'state ready');
-  return ops;
-}
-
-export function planApply({ running, next, restChanged }: PlanInput): Plan {
-  if (restChanged) return { kind: 'reload', reason: 'the config changed beyond server addresses, weights and states' };
-  const runningByName = new Map(running.map((b) => [b.name, b]));
-  const nextNames = new Set(next.map((b) => b.name));
-  for (const b of running) if (!nextNames.has(b.name)) return { kind: 'reload', reason: `backend ${b.name} removed` };
-  const ops: RuntimeOp[] = [];
-  for (const b of next) {
-    const have = runningByName.get(b.name);
-    if (!have) return { kind: 'reload', reason: `backend ${b.name} added` };
-    if (have.mode !== b.mode) return { kind: 'reload', reason: `backend ${b.name} mode changed` };
-    if (!sameRoute(have.route, b.route)) return { kind: 'reload', reason: `backend ${b.name} route changed` };
-    if (!sameDns(have.dns, b.dns)) return { kind: 'reload', reason: `backend ${b.name} DNS discovery changed` };
-    const haveServers = new Map(have.servers.map((s) => [s.name, s]));
-    const wantNames = new Set(b.servers.map((s) => s.name));
-    for (const s of b.servers) {
-      const h = haveServers.get(s.name);
-      if (!h) return { kind: 'reload', reason: `server ${b.name}/${s.name} added` };
-      // `set server … addr` takes an IP only (2.6 answers "Invalid addr" for a name).
-      if ((h.host !== s.host || h.port !== s.port) && isIP(s.host) === 0) {
-        return { kind: 'reload', reason: `server ${b.name}/${s.name} moved to host name ${s.host}` };
-      }
-      ops.push(...serverOps(b.name, h, s));
-    }
-    for (const h of have.servers) {
-      if (wantNames.has(h.name) || h.removed || stateOf(h) === 'maint') continue;
-      ops.push({ backend: b.name, server: h.name, kind: 'state', command: cmd(b.name, h.name, 'state maint') });
-    }
+/** The keyword that opens a section at `i` (followed by a blank or the line's end), if any. */
+function keywordAt(text: string, i: number, lineEnd: number): string | undefined {
+  for (const k of KEYWORDS_BY_CHAR.get(text.charCodeAt(i)) ?? []) {
+    const after = i + k.length;
+    if (after <= lineEnd && text.startsWith(k, i) && (after === lineEnd || text[after] === ' ' || text[after] === '\t')) return k;
   }
-  return ops.length === 0 ? { kind: 'none' } : { kind: 'runtime', ops };
+  return undefined;
 }
 
-const clone = (b: DiscoveredBackend): RunningBackend => ({ ...b, servers: b.servers.map((s) => ({ ...s })) });
+let lastIndex: { text: string; sections: Section[] } | undefined;
 
 /**
- * What HAProxy holds once `next` is applied: after a reload exactly `next`; after runtime ops
- * `next` plus the servers it dropped, still configured in the worker and now in maint.
+ * The config split into sections, cheaply: only the first word of each line is looked at, and
+ * the running config's index is kept for the next plan (it is the same string until an apply).
  */
-export function runningAfter(kind: 'reload' | 'runtime', running: readonly RunningBackend[], next: readonly DiscoveredBackend[]): RunningBackend[] {
-  const out = next.map(clone);
-  if (kind === 'reload') return out;
-  const before = new Map(running.map((b) => [b.name, b]));
-  for (const b of out) {
-    const wanted = new Set(b.servers.map((s) => s.name));
-    for (const h of before.get(b.name)?.servers ?? []) {
-      if (!wanted.has(h.name)) b.servers.push({ ...h, removed: true });
+export function indexSections(text: string): Section[] {
+  if (lastIndex?.text === text) return lastIndex.sections;
+  const sections: Section[] = [];
+  let start = -1;
+  let current: { keyword: string; name: string } | undefined;
+  let pos = 0;
+  while (pos <= text.length) {
+    const end = text.indexOf('\n', pos);
+    const lineEnd = end < 0 ? text.length : end;
+    // A section keyword is the first word of its line (HAProxy allows indentation).
+    let i = pos;
+    while (i < lineEnd && (text[i] === ' ' || text[i] === '\t')) i++;
+    const word = i < lineEnd ? keywordAt(text, i, lineEnd) : undefined;
+    if (word) {
+      if (current) sections.push({ ...current, text: text.slice(start, pos) });
+      current = { keyword: word, name: splitConfigWords(text.slice(i, lineEnd))[1] ?? '' };
+      start = pos;
+    }
+    if (end < 0) break;
+    pos = end + 1;
+  }
+  if (current) sections.push({ ...current, text: text.slice(start) });
+  lastIndex = { text, sections };
+  return sections;
+}
+
+/** A section's lines as words, comments and blank lines dropped. */
+function lines(section: Section): string[][] {
+  return section.text
+    .split('\n')
+    .slice(1)
+    .map((l) => splitConfigWords(l))
+    .filter((w) => w.length > 0);
+}
+
+export function parseServerLine(words: readonly string[]): ServerLine | undefined {
+  if (words[0] !== 'server' || words.length < 3) return undefined;
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+|[0-9A-Fa-f:.]+?)):(\d+)$/.exec(words[2]!);
+  if (!m) return undefined;
+  const rest: string[] = [];
+  let weight: number | undefined;
+  let disabled = false;
+  for (let i = 3; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === 'weight' && i + 1 < words.length) weight = Number(words[++i]);
+    else if (w === 'disabled') disabled = true;
+    else if (w !== 'enabled') rest.push(w);
+  }
+  return { name: words[1]!, host: m[1] ?? m[2]!, port: Number(m[3]), rest, ...(weight !== undefined ? { weight } : {}), disabled };
+}
+
+const DYNAMIC_BALANCE = new Set(['roundrobin', 'leastconn', 'first', 'random']);
+/** Server keywords `add server` refuses (src/server.c srv_kws, dynamic_ok = 0, 2.6 → 3.2), or that we do not risk. */
+const NOT_DYNAMIC = new Set([
+  'resolvers', 'resolve-net', 'resolve-opts', 'resolve-prefer', 'init-addr', 'redir', 'namespace', 'stick', 'non-stick',
+  'socks4', 'max-reuse', 'log-proto', 'cookie', 'track', 'id',
+]);
+
+interface ServerSection {
+  /** Everything but the server lines, as words joined per line. */
+  other: string[];
+  servers: Map<string, ServerLine>;
+  balance?: string[];
+  hashConsistent: boolean;
+  defaultServer: boolean;
+}
+
+function serverSection(section: Section): ServerSection {
+  const out: ServerSection = { other: [], servers: new Map(), hashConsistent: false, defaultServer: false };
+  for (const words of lines(section)) {
+    const server = parseServerLine(words);
+    if (server) out.servers.set(server.name, server);
+    else {
+      out.other.push(words.join(' '));
+      if (words[0] === 'balance') out.balance = words.slice(1);
+      if (words[0] === 'hash-type' && words[1] === 'consistent') out.hashConsistent = true;
+      if (words[0] === 'default-server') out.defaultServer = true;
     }
   }
   return out;
 }
 
-/**
- * The rendered file with the server lines of discovered backends reduced to their shape: name,
- * address, `weight N` and `disabled` masked, and identical masked lines kept once per section.
- * Two renders whose skeletons are equal differ only in what the runtime API can change (and in
- * which servers exist, which planApply() judges from the backend lists).
- */
-export function configSkeleton(text: string, backendNames: Iterable<string>): string {
-  const names = new Set(backendNames);
-  const out: string[] = [];
-  let inDiscovered = false;
-  let seen = new Set<string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    const [kind = '', name = ''] = line.split(/\s+/);
-    if (SECTION_KEYWORDS.has(kind)) {
-      inDiscovered = (kind === 'backend' || kind === 'listen') && names.has(name);
-      seen = new Set();
-      out.push(line);
-      continue;
-    }
-    if (inDiscovered && /^server\s/.test(line)) {
-      const tokens = line.split(/\s+/);
-      const rest: string[] = [];
-      for (let i = 3; i < tokens.length; i++) {
-        const t = tokens[i] as string;
-        if (t === 'weight') i++;
-        else if (t !== 'disabled' && t !== 'enabled') rest.push(t);
-      }
-      const masked = ['server', '<name>', '<addr>', ...rest].join(' ');
-      if (!seen.has(masked)) out.push(masked);
-      seen.add(masked);
-      continue;
-    }
-    if (line !== '' && !line.startsWith('#')) out.push(line);
+/** Why `add server` cannot take this server into this backend, or undefined when it can. */
+function cannotAdd(s: ServerLine, section: ServerSection, defaults: ServerSection | undefined): string | undefined {
+  const balance = section.balance ?? defaults?.balance ?? ['roundrobin'];
+  const consistent = section.hashConsistent || (section.balance === undefined && defaults?.hashConsistent === true);
+  if (!DYNAMIC_BALANCE.has(balance[0]!) && !consistent) return `balance ${balance[0]} is not dynamic`;
+  if (section.defaultServer || defaults?.defaultServer) return 'default-server settings are not inherited by added servers';
+  if (isIP(s.host) === 0) return `${s.host} is a host name`;
+  const refused = s.rest.find((w) => NOT_DYNAMIC.has(w));
+  if (refused) return `"${refused}" cannot be given to an added server`;
+  return undefined;
+}
+
+const sameRest = (a: ServerLine, b: ServerLine): boolean => a.rest.length === b.rest.length && a.rest.every((w, i) => w === b.rest[i]);
+const addr = (s: ServerLine): string => (s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`);
+
+export interface PlanInput {
+  running: string;
+  next: string;
+  /** Servers HAProxy still holds in maint, by `backend/server`. */
+  lingering: ReadonlyMap<string, Lingering>;
+}
+
+export function planApply({ running, next, lingering }: PlanInput): Plan {
+  if (running === next) return { kind: 'none' };
+  const before = indexSections(running);
+  const after = indexSections(next);
+  const key = (s: Section): string => `${s.keyword} ${s.name}`;
+  if (before.length !== after.length || before.some((s, i) => key(s) !== key(after[i]!))) {
+    const names = new Set(before.map(key));
+    const added = after.find((s) => !names.has(key(s)));
+    const nextNames = new Set(after.map(key));
+    const removed = before.find((s) => !nextNames.has(key(s)));
+    return { kind: 'reload', reason: added ? `${key(added)} added` : removed ? `${key(removed)} removed` : 'sections moved' };
   }
-  return out.join('\n');
+
+  const ops: RuntimeOp[] = [];
+  const removed: Lingering[] = [];
+  const returned: string[] = [];
+  let defaults: Section | undefined;
+  for (let i = 0; i < after.length; i++) {
+    const was = before[i]!;
+    const now = after[i]!;
+    if (now.keyword === 'defaults') defaults = now;
+    if (was.text === now.text) continue;
+    if (!isServerSection(now)) {
+      // Comments and spacing are not HAProxy's concern.
+      if (lines(was).join('\n') === lines(now).join('\n')) continue;
+      return { kind: 'reload', reason: `${key(now)} changed` };
+    }
+    const old = serverSection(was);
+    const cur = serverSection(now);
+    if (old.other.join('\n') !== cur.other.join('\n')) return { kind: 'reload', reason: `${key(now)} changed beyond its servers` };
+    const b = now.name;
+    const set = (s: string, kind: RuntimeOp['kind'], rest: string): void => void ops.push({ backend: b, server: s, kind, command: `set server ${b}/${s} ${rest}` });
+
+    for (const [name, want] of cur.servers) {
+      const have = old.servers.get(name) ?? lingering.get(`${b}/${name}`)?.line;
+      if (!have) {
+        const why = cannotAdd(want, cur, defaults && serverSection(defaults));
+        if (why) return { kind: 'reload', reason: `server ${b}/${name} added (${why})` };
+        const kw = [...want.rest, ...(want.weight !== undefined ? ['weight', String(want.weight)] : [])];
+        ops.push({ backend: b, server: name, kind: 'add', command: `add server ${b}/${name} ${addr(want)}${kw.length ? ` ${kw.join(' ')}` : ''}` });
+        // Added servers start in maintenance with their checks off (src/server.c).
+        if (want.rest.includes('check')) ops.push({ backend: b, server: name, kind: 'health', command: `enable health ${b}/${name}` });
+        if (want.rest.includes('agent-check')) ops.push({ backend: b, server: name, kind: 'agent', command: `enable agent ${b}/${name}` });
+        if (!want.disabled) set(name, 'state', 'state ready');
+        continue;
+      }
+      if (!sameRest(have, want)) return { kind: 'reload', reason: `server ${b}/${name} changed its settings` };
+      const wasDisabled = have.disabled || !old.servers.has(name);
+      if (!old.servers.has(name)) returned.push(`${b}/${name}`);
+      // Taking traffic away goes first and giving it back last, so no request reaches a server
+      // at an address or weight that is about to change.
+      if (want.disabled && !wasDisabled) set(name, 'state', 'state maint');
+      if (have.host !== want.host || have.port !== want.port) {
+        // `set server … addr` takes an IP (2.6 answers "Invalid addr" for a name).
+        if (isIP(want.host) === 0) return { kind: 'reload', reason: `server ${b}/${name} moved to host name ${want.host}` };
+        set(name, 'addr', `addr ${want.host} port ${want.port}`);
+      }
+      if ((have.weight ?? 1) !== (want.weight ?? 1)) set(name, 'weight', `weight ${want.weight ?? 1}`);
+      if (!want.disabled && wasDisabled) set(name, 'state', 'state ready');
+    }
+    for (const [name, have] of old.servers) {
+      if (cur.servers.has(name)) continue;
+      if (!have.disabled) set(name, 'state', 'state maint');
+      removed.push({ backend: b, server: name, line: have });
+    }
+  }
+  return ops.length === 0 && removed.length === 0 ? { kind: 'none' } : { kind: 'runtime', ops, removed, returned };
 }

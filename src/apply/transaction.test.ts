@@ -41,6 +41,10 @@ function fakeMaster() {
       m.calls.push(command);
       return m.answer(command);
     },
+    runtimeBatch: async (commands) => commands.map((command) => {
+      m.calls.push(command);
+      return m.answer(command);
+    }),
     masterCommand: async () => '',
     status: (): MasterStatus => ({ masterPid: 1, workers: [2], oldWorkers: [], reloads: 0 }),
     stop: async (): Promise<ExitInfo> => ({ code: 0, signal: null }),
@@ -59,7 +63,7 @@ async function setup(t: { after(fn: () => Promise<void>): void }) {
   t.after(() => rm(dir, { recursive: true, force: true }));
   const config = loadConfig({ env: { PILOT_RUN_DIR: dir, STATS_PORT: '0', PILOT_DEMO: 'off', HAPROXY_SERVER_STATE_FILE: 'off' }, readFile: (p) => readFileSync(p, 'utf8'), fileExists: existsSync });
   const builder = createBuilder({ config, hasPrometheus: false });
-  const candidate = (backends: DiscoveredBackend[], files: Record<string, string> = {}): Promise<Candidate> => builder.build({ keys: {}, backends, files, excluded: [] });
+  const candidate = (backends: DiscoveredBackend[], files: Record<string, string> = {}): Promise<Candidate> => builder.build({ keys: {}, backends, files, fileSources: {}, excluded: [] });
   const generations = createGenerations(dir);
   const deps = { bin: 'haproxy', generations, relativePaths: true, log: silentLogger() };
   const initial = await candidate(web(A));
@@ -95,6 +99,16 @@ test('a removed server goes to maint and comes back ready, with no reload', asyn
   assert.equal(await live(), without.text, 'the file no longer has b: the next reload drops it');
   assert.equal((await transaction.apply(await candidate(web(A)), 'b back')).kind, 'runtime');
   assert.deepEqual(fm.calls, ['set server web/b state maint', 'set server web/b state ready']);
+});
+
+test('a new server is added at runtime with its check, and made ready: no reload', async (t) => {
+  const { transaction, candidate, fm, live } = await setup(t);
+  fm.answer = (cmd) => (cmd.startsWith('add server') ? 'New server registered.\n' : '\n');
+  const next = await candidate(web([...A, srv('c', '10.0.0.3', 80)]));
+  const r = await transaction.apply(next, 'scale up');
+  assert.deepEqual([r.ok, r.kind], [true, 'runtime']);
+  assert.deepEqual(fm.calls, ['add server web/c 10.0.0.3:80 check', 'enable health web/c', 'set server web/c state ready']);
+  assert.equal(await live(), next.text, 'the file has c: a later reload keeps it');
 });
 
 test('a runtime command HAProxy refuses falls back to a checked reload', async (t) => {

@@ -22,7 +22,7 @@ import type { DiscoveredBackend } from '../state/model.js';
 import type { HaproxyMaster, ReloadResult } from '../haproxy/master.js';
 import { checkConfig, type ConfigChecker } from './check.js';
 import type { Generations, Stage } from './generations.js';
-import { configSkeleton, planApply, runningAfter, type Plan, type RunningBackend, type RuntimeOp } from './plan.js';
+import { planApply, type Lingering, type Plan, type RuntimeOp } from './plan.js';
 import { bindPorts, checkPortsFree, type BindPort } from './ports.js';
 
 export type ApplyKind = 'none' | 'runtime' | 'reload';
@@ -70,6 +70,8 @@ export interface ApplyStatus {
   applyFailures: number;
   /** Where the last rejected candidate was kept. */
   rejectedPath?: string;
+  /** Servers removed from the config that HAProxy still holds in maint until they are idle (`backend/server`). */
+  removing: string[];
 }
 
 export interface ApplyOptions {
@@ -77,9 +79,17 @@ export interface ApplyOptions {
   force?: boolean;
 }
 
+/** The first retry of `del server` for a removed server, doubling up to SWEEP_MAX_MS. */
+const SWEEP_FIRST_MS = 200;
+const SWEEP_MAX_MS = 10_000;
+
 export interface Transaction {
+  /** Stops retrying deletions (at shutdown). */
+  close(): void;
   /** What applying the candidate would take (no side effects). */
   plan(candidate: ApplyCandidate): ApplyKind;
+  /** Whether HAProxy (`haproxy -c`) and the port preflight would take the candidate; nothing is installed or kept. */
+  verify(candidate: ApplyCandidate): Promise<ApplyError | undefined>;
   apply(candidate: ApplyCandidate, reason: string, options?: ApplyOptions): Promise<ApplyResult>;
   status(): ApplyStatus;
 }
@@ -123,6 +133,7 @@ const filesHash = (c: Pick<ApplyCandidate, 'files'>): string => candidateHash({ 
  */
 export function runtimeAnswerOk(op: Pick<RuntimeOp, 'kind'>, answer: string): boolean {
   const text = answer.trim();
+  if (op.kind === 'add') return /^New server registered\.?$/.test(text);
   if (text === '') return true;
   if (op.kind !== 'addr') return false;
   if (/invalid|no such|denied|unknown|error|require|expects|can only|not allowed|cannot|can't|unable/i.test(text)) return false;
@@ -164,8 +175,12 @@ export function createTransaction(options: TransactionOptions): Transaction {
   const clock = options.clock ?? Date.now;
 
   let installed = { text: options.initial.text, files: filesHash(options.initial), hash: candidateHash(options.initial) };
-  /** What the running HAProxy holds (after earlier runtime ops). */
-  let running: RunningBackend[] = runningAfter('reload', [], options.initial.backends);
+  /** Servers removed from the config that HAProxy still holds in maint until they can be deleted. */
+  const lingering = new Map<string, Lingering>();
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweepDelayMs = SWEEP_FIRST_MS;
+  let chain: Promise<unknown> = Promise.resolve();
+  let closed = false;
   const counters = { reloads: 0, runtimeOps: 0, applyFailures: 0 };
   let lastReloadAt: number | undefined;
   let lastSuccessAt: number | undefined;
@@ -174,29 +189,60 @@ export function createTransaction(options: TransactionOptions): Transaction {
   /** Set when runtime ops reached HAProxy but the apply then failed: only a reload is trustworthy. */
   let dirty = false;
 
+  /** The plan's commands on one master CLI connection; stops judging at the first refusal. */
   async function runOps(ops: RuntimeOp[]): Promise<{ sent: string[]; failed?: string }> {
-    const sent: string[] = [];
-    for (const op of ops) {
-      let answer: string;
-      try {
-        answer = await master.runtime(op.command);
-      } catch (err) {
-        return { sent, failed: `${op.command}: ${(err as Error).message}` };
-      }
-      sent.push(op.command);
-      counters.runtimeOps++;
-      if (!runtimeAnswerOk(op, answer)) return { sent, failed: `${op.command}: HAProxy answered ${JSON.stringify(answer.trim())}` };
+    let answers: string[];
+    try {
+      answers = await master.runtimeBatch(ops.map((op) => op.command));
+    } catch (err) {
+      // Unknown how far the batch got: the caller reloads to a known state.
+      return { sent: ops.map((op) => op.command), failed: (err as Error).message };
     }
-    return { sent };
+    counters.runtimeOps += ops.length;
+    const bad = ops.findIndex((op, i) => !runtimeAnswerOk(op, answers[i]!));
+    if (bad < 0) return { sent: ops.map((op) => op.command) };
+    return { sent: ops.map((op) => op.command), failed: `${ops[bad]!.command}: HAProxy answered ${JSON.stringify(answers[bad]!.trim())}` };
   }
 
   function plan(cand: ApplyCandidate, opts: ApplyOptions): Plan {
     if (opts.force) return { kind: 'reload', reason: 'reload requested' };
     if (dirty) return { kind: 'reload', reason: 'an earlier apply failed after runtime ops: reload to a known state' };
     if (filesHash(cand) !== installed.files) return { kind: 'reload', reason: 'certificates or other files changed' };
-    const names = [...running.map((b) => b.name), ...cand.backends.map((b) => b.name)];
-    const restChanged = configSkeleton(installed.text, names) !== configSkeleton(cand.text, names);
-    return planApply({ running, next: cand.backends, restChanged });
+    return planApply({ running: installed.text, next: cand.text, lingering });
+  }
+
+  /**
+   * Deletes the servers that left the config once HAProxy lets it: `del server` is refused while
+   * a server still has connections (2.6–2.9 count idle ones too), so it is retried with a growing
+   * delay; in-flight requests finish first. A reload drops them all anyway.
+   */
+  function scheduleSweep(): void {
+    if (sweepTimer || lingering.size === 0 || closed) return;
+    sweepTimer = setTimeout(() => {
+      sweepTimer = undefined;
+      void serial(sweep);
+    }, sweepDelayMs);
+    sweepTimer.unref();
+  }
+
+  async function sweep(): Promise<void> {
+    const targets = [...lingering.values()];
+    if (targets.length === 0 || closed) return;
+    const answers = await master.runtimeBatch(targets.map((t) => `del server ${t.backend}/${t.server}`)).catch(() => undefined);
+    targets.forEach((t, i) => {
+      const answer = answers?.[i]?.trim() ?? '';
+      // "No such server." : already gone (a reload happened meanwhile).
+      if (/^Server deleted\.?$|^No such server/.test(answer)) lingering.delete(`${t.backend}/${t.server}`);
+    });
+    if (lingering.size > 0) log.debug({ servers: [...lingering.keys()] }, 'removed servers still hold connections: deleting them later');
+    sweepDelayMs = lingering.size > 0 ? Math.min(sweepDelayMs * 2, SWEEP_MAX_MS) : SWEEP_FIRST_MS;
+    scheduleSweep();
+  }
+
+  function serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = chain.then(fn, fn);
+    chain = run.catch(() => undefined);
+    return run;
   }
 
   function finish(result: ApplyResult): ApplyResult {
@@ -243,7 +289,8 @@ export function createTransaction(options: TransactionOptions): Transaction {
       throw new PilotError('E_RELOAD', `HAProxy did not accept the reload: ${result.error ?? 'no new worker'}`, { details: { reload: result, ...(rejected ? { rejected } : {}) } });
     }
     installed = { text: cand.text, files: filesHash(cand), hash };
-    running = runningAfter('reload', running, cand.backends);
+    // The new worker has only what the file says.
+    lingering.clear();
     dirty = false;
     counters.reloads++;
     lastReloadAt = clock();
@@ -251,7 +298,11 @@ export function createTransaction(options: TransactionOptions): Transaction {
     return { ok: true, configHash: hash, reload: result };
   }
 
-  async function apply(cand: ApplyCandidate, reason: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  function apply(cand: ApplyCandidate, reason: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    return serial(() => applyNow(cand, reason, opts));
+  }
+
+  async function applyNow(cand: ApplyCandidate, reason: string, opts: ApplyOptions): Promise<ApplyResult> {
     const at = clock();
     const done = (r: Omit<ApplyResult, 'at' | 'reason' | 'durationMs'>): ApplyResult => finish({ reason, at, ...r, durationMs: clock() - at });
     const hash = candidateHash(cand);
@@ -269,7 +320,11 @@ export function createTransaction(options: TransactionOptions): Transaction {
           // The live file mirrors what runs, so the next reload starts from the same servers.
           await generations.rewriteLive(cand.text);
           installed = { text: cand.text, files: installed.files, hash };
-          running = runningAfter('runtime', running, cand.backends);
+          if (p.kind === 'runtime') {
+            for (const r of p.removed) lingering.set(`${r.backend}/${r.server}`, r);
+            for (const r of p.returned) lingering.delete(r);
+            scheduleSweep();
+          }
           return done({ ok: true, kind: p.kind === 'runtime' ? 'runtime' : 'none', configHash: hash, ...(sent.length ? { ops: sent } : {}) });
         }
         log.warn({ failed, sent }, 'a runtime API op failed: falling back to a reload');
@@ -284,7 +339,25 @@ export function createTransaction(options: TransactionOptions): Transaction {
     }
   }
 
+  async function verify(cand: ApplyCandidate): Promise<ApplyError | undefined> {
+    const stage = await generations.stage(cand);
+    try {
+      await (options.check ?? checkConfig)({ bin: options.bin, path: stage.configPath, ...(options.relativePaths ? { chdir: stage.dir } : {}) });
+      await ports(bindPorts(cand.text), bindPorts(installed.text));
+      return undefined;
+    } catch (err) {
+      return toApplyError(err);
+    } finally {
+      await generations.discard(stage).catch(() => undefined);
+    }
+  }
+
   return {
+    verify: (cand) => serial(() => verify(cand)),
+    close: () => {
+      closed = true;
+      if (sweepTimer) clearTimeout(sweepTimer);
+    },
     plan: (cand) => (installed.hash === candidateHash(cand) && !dirty ? 'none' : plan(cand, {}).kind),
     apply,
     status: () => ({
@@ -297,6 +370,7 @@ export function createTransaction(options: TransactionOptions): Transaction {
       runtimeOps: counters.runtimeOps,
       applyFailures: counters.applyFailures,
       ...(lastRejected ? { rejectedPath: lastRejected } : {}),
+      removing: [...lingering.keys()],
     }),
   };
 }

@@ -138,5 +138,9 @@ export function renderEnvTableMarkdown(sourceRows: Readonly<Record<string, EnvRo
   lines.push('yaml only: `haproxy.global` and `haproxy.defaults` (lists of extra raw lines for those sections).');
   lines.push('A `PROGRAM_<NAME>_RESTART`/`_USER`/`_GROUP`/`_START_ON_RELOAD` (or `RESOLVER_<NAME>_…`) variable is an option');
   lines.push('when `PROGRAM_<NAME>` (`RESOLVER_<NAME>`) exists. Service names, program names and resolver names are lower-cased.');
+  lines.push('Durations are `500ms`, `8s`, `2m`, `1h`, `1d` or `0`, at most 24.8 days (2147483647 ms, the longest a timer holds; HAProxy');
+  lines.push('has the same limit): a longer one is a configuration error naming the variable. Choices (`on`/`off`, `basic`/`none`, …) are');
+  lines.push('taken as written: a value with surrounding spaces is an error, never trimmed into a choice. `HAPROXY_MAXCONN` must fit the');
+  lines.push('open files hard limit (about 2 per connection plus 256): `check` and the start fail naming it when it does not.');
   return lines.join('\n');
 }

@@ -73,6 +73,43 @@ test('durations, booleans and control off', () => {
   assert.deepEqual(errorsOf({ PILOT_QUIET_MIN: '5s', PILOT_QUIET_MAX: '1s' }), ['PILOT_QUIET_MIN: 5000ms is longer than PILOT_QUIET_MAX (1000ms)']);
 });
 
+test('durations longer than a timer holds (2^31-1 ms, 24.8 days) are rejected naming the variable', () => {
+  const tooLong = (name: string) => `${name}: "30d" is longer than 24.8 days (2147483647 ms), the longest a timer can hold`;
+  assert.deepEqual(errorsOf({ PILOT_STOP_TIMEOUT: '30d' }), [tooLong('PILOT_STOP_TIMEOUT')]);
+  assert.deepEqual(errorsOf({ KV_URL: 'http://kv:8500', KV_INTERVAL: '30d' }), [tooLong('KV_INTERVAL')]);
+  assert.deepEqual(errorsOf({ PILOT_QUIET_MAX: '30d' }), [tooLong('PILOT_QUIET_MAX')]);
+  assert.deepEqual(errorsOf({ HAPROXY_TIMEOUT_CLIENT: '30d' }), [tooLong('HAPROXY_TIMEOUT_CLIENT')]);
+  assert.deepEqual(errorsOf({ PILOT_RELOAD_TIMEOUT: '597h' }), ['PILOT_RELOAD_TIMEOUT: "597h" is longer than 24.8 days (2147483647 ms), the longest a timer can hold']);
+  const c = load({ PILOT_QUIET_MIN: '24d', PILOT_QUIET_MAX: '24d', PILOT_STOP_TIMEOUT: '2147483s' });
+  assert.equal(c.apply.quietMinMs, 24 * 86_400_000);
+  assert.equal(c.haproxy.stopTimeoutMs, 2_147_483_000);
+});
+
+test('enum and boolean values with surrounding whitespace are rejected, not trimmed into a choice', () => {
+  assert.deepEqual(errorsOf({ STATS_AUTH: ' none ' }), ['STATS_AUTH: " none " is not one of basic, none (surrounding whitespace is not trimmed)']);
+  assert.deepEqual(errorsOf({ STATS_AUTH: 'none\n' }), ['STATS_AUTH: "none\\n" is not one of basic, none (surrounding whitespace is not trimmed)']);
+  assert.deepEqual(errorsOf({ SERVICE_A_BIND: ':8081', SERVICE_A_SERVERS: 'a:1', SERVICE_A_SSL: 'on', SERVICE_A_SSL_VERIFY: ' off' }), [
+    'SERVICE_A_SSL_VERIFY: " off" is not a boolean (1/0, true/false, yes/no, on/off) (surrounding whitespace is not trimmed)',
+  ]);
+  assert.equal(load({ STATS_AUTH: 'none' }).stats.auth, 'none');
+  assert.equal(load({ HAPROXY_SERVER_STATE_FILE: 'OFF' }).global.serverStateFile, false);
+});
+
+const limits = (hard: number | 'unlimited') =>
+  ({ '/proc/self/limits': `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 ${hard}                files     \n` });
+
+test('HAPROXY_MAXCONN must fit the file descriptors the process can get (RLIMIT_NOFILE hard limit)', () => {
+  assert.deepEqual(errorsOf({ HAPROXY_MAXCONN: '10000000' }, limits(20000)), [
+    'HAPROXY_MAXCONN: 10000000 needs about 20000256 file descriptors (2 per connection and some for listeners), but the open files limit (RLIMIT_NOFILE hard limit) is 20000: lower HAPROXY_MAXCONN to 9872 or less, or raise the limit (ulimit -n, --ulimit nofile)',
+  ]);
+  // The default too, when the limit is low.
+  assert.match(errorsOf({}, limits(4096))[0]!, /^HAPROXY_MAXCONN: 4096 needs about 8448 file descriptors .* is 4096: lower HAPROXY_MAXCONN to 1920 or less/);
+  assert.equal(load({ HAPROXY_MAXCONN: '9872' }, limits(20000)).global.maxconn, 9872);
+  assert.equal(load({ HAPROXY_MAXCONN: '10000000' }, limits('unlimited')).global.maxconn, 10000000);
+  // An operator's own haproxy.cfg sets its own maxconn: HAPROXY_MAXCONN is not used then.
+  assert.equal(load({ HAPROXY_CONFIG: '/etc/h.cfg' }, limits(1024)).global.maxconn, 4096);
+});
+
 test('PILOT_STOP_DELAY must be shorter than PILOT_STOP_TIMEOUT', () => {
   const expected = (d: number, t: number) => [
     `PILOT_STOP_DELAY: ${d}ms is not shorter than PILOT_STOP_TIMEOUT (${t}ms); HAProxy would be killed before its soft-stop`,

@@ -12,6 +12,7 @@ import { list } from './parse.js';
 import { emptyYaml, parseYamlFile, unusedLeaves, type YamlTree } from './yaml-file.js';
 import { loadPrograms, loadResolvers, loadServices } from './load-families.js';
 import type { PilotConfig, SourcesSettings } from './types.js';
+import { openFilesHardLimit } from './limits.js';
 import { loadSources as loadSourceKinds, sourceAdjustments, sourceEnvRows } from '../sources/registry.js';
 
 export interface LoadConfigDeps extends FileAccess {
@@ -125,11 +126,33 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
   if (h.stopDelayMs >= h.stopTimeoutMs) {
     L.errors.push(`PILOT_STOP_DELAY: ${h.stopDelayMs}ms is not shorter than PILOT_STOP_TIMEOUT (${h.stopTimeoutMs}ms); HAProxy would be killed before its soft-stop`);
   }
+  if (userConfig === undefined) {
+    const problem = maxconnProblem(config.global.maxconn, openFilesHardLimit(deps));
+    if (problem) L.errors.push(problem);
+  }
   L.errors.push(...unusedLeaves(yaml));
   if (L.errors.length > 0) {
     throw new PilotError('E_CONFIG', L.errors.join('\n'), { details: { errors: [...L.errors] } });
   }
   return deepFreeze(config);
+}
+
+/** File descriptors HAProxy needs beyond 2 per connection (listeners, per-thread pollers, sockets): a generous estimate. */
+export const MAXCONN_FD_RESERVE = 256;
+
+/**
+ * HAProxy raises its open files limit to about 2 * maxconn plus a few, and cannot start when
+ * the hard limit is lower ("Cannot raise FD limit"), which `haproxy -c` does not check.
+ */
+export function maxconnProblem(maxconn: number, hardLimit: number | undefined): string | undefined {
+  if (hardLimit === undefined) return undefined;
+  const needs = 2 * maxconn + MAXCONN_FD_RESERVE;
+  if (needs <= hardLimit) return undefined;
+  const fits = Math.max(0, Math.floor((hardLimit - MAXCONN_FD_RESERVE) / 2));
+  return (
+    `HAPROXY_MAXCONN: ${maxconn} needs about ${needs} file descriptors (2 per connection and some for listeners), ` +
+    `but the open files limit (RLIMIT_NOFILE hard limit) is ${hardLimit}: lower HAPROXY_MAXCONN to ${fits} or less, or raise the limit (ulimit -n, --ulimit nofile)`
+  );
 }
 
 function readYaml(deps: LoadConfigDeps, errors: string[]): YamlTree {

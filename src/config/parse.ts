@@ -32,28 +32,50 @@ export const str: Parser<string> = (raw, what) => scalar(raw, what);
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/**
+ * The longest delay a Node timer holds (2^31-1 ms, about 24.8 days); longer ones fire after
+ * 1 ms. HAProxy's own timeouts have the same limit. Durations above it are rejected at parse time.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** `8s`, `500ms`, `2m`, `1h`, `1d`, `1.5s`, or `0`. A bare number other than 0 is ambiguous (ms? s?) and rejected. */
 export const duration: Parser<number> = (raw, what) => {
   const text = scalar(raw, what).trim();
   if (text === '0') return 0;
   const m = /^(\d{1,9}(?:\.\d{1,3})?)(ms|s|m|h|d)$/.exec(text);
   if (!m) throw configError(what, raw, 'a duration (e.g. 8s, 500ms)');
-  return Math.round(Number(m[1]) * UNITS[m[2]!]!);
+  const ms = Math.round(Number(m[1]) * UNITS[m[2]!]!);
+  if (ms > MAX_TIMER_MS) {
+    throw new PilotError('E_CONFIG', `${what}: ${showValue(text)} is longer than 24.8 days (${MAX_TIMER_MS} ms), the longest a timer can hold`, { details: { what } });
+  }
+  return ms;
 };
+
+/**
+ * Choices (enums, booleans) are matched as written: a value with surrounding whitespace is
+ * rejected rather than trimmed, so `" none "` can never quietly become `none` (auth off).
+ */
+function choiceText(raw: Raw, what: string, expected: string): string {
+  const text = scalar(raw, what);
+  if (text !== text.trim()) throw configError(what, raw, `${expected} (surrounding whitespace is not trimmed)`);
+  return text;
+}
 
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);
 
+const BOOL_EXPECTED = 'a boolean (1/0, true/false, yes/no, on/off)';
+
 export const bool: Parser<boolean> = (raw, what) => {
-  const text = scalar(raw, what).trim().toLowerCase();
+  const text = choiceText(raw, what, BOOL_EXPECTED).toLowerCase();
   if (TRUE.has(text)) return true;
   if (FALSE.has(text)) return false;
-  throw configError(what, raw, 'a boolean (1/0, true/false, yes/no, on/off)');
+  throw configError(what, raw, BOOL_EXPECTED);
 };
 
 export function oneOf<T extends string>(...values: T[]): Parser<T> {
   return (raw, what) => {
-    const text = scalar(raw, what).trim();
+    const text = choiceText(raw, what, `one of ${values.join(', ')}`);
     if ((values as string[]).includes(text)) return text as T;
     throw configError(what, raw, `one of ${values.join(', ')}`);
   };

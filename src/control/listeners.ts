@@ -27,15 +27,21 @@ export interface Listeners {
   close(): Promise<void>;
 }
 
+/** What one client can make an HTTP listener hold. */
 export interface ListenerLimits {
+  /** Request line plus headers; larger answers 431. */
   maxHeaderBytes: number;
+  /** Open connections; more are closed at once. */
   maxConnections: number;
-  /** Whole request, headers and body. */
-  requestTimeoutMs: number;
+  /** Time to send the request line and headers (slowloris); then 408 and close. */
   headersTimeoutMs: number;
+  /** Time to send the whole request. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: ListenerLimits = { maxHeaderBytes: 16 * 1024, maxConnections: 256, requestTimeoutMs: 10_000, headersTimeoutMs: 5_000 };
+export const DEFAULT_LIMITS: ListenerLimits = { maxHeaderBytes: 8 * 1024, maxConnections: 64, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000 };
 const DEFAULT_MAX_BODY = 1024 * 1024;
 
 const isAny = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '';
@@ -96,18 +102,22 @@ const problem = (status: number, error: string, headers?: Record<string, string>
 const DRAIN_MAX = 64 * 1024 * 1024;
 
 /**
- * Reads the body up to `limit` bytes; undefined when it is larger. The rest of an oversized body
- * is read and dropped (up to DRAIN_MAX) before the 413 goes out, so the client sees the answer
- * rather than a connection reset (Sidecar would retry a reset, not a 413).
+ * Reads the body up to `limit` bytes; undefined as soon as it is known to be larger (declared or
+ * counted), so the 413 goes out at once. The rest keeps being read and dropped (up to DRAIN_MAX)
+ * on a connection left open, so the client gets to read the answer rather than a connection
+ * reset (Sidecar would retry a reset, not a 413).
  */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let size = 0;
+    let size = Number(req.headers['content-length'] ?? 0);
+    if (!(size > limit)) size = 0;
+    else resolve(undefined);
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size <= limit) chunks.push(chunk);
       else if (size > DRAIN_MAX) req.destroy();
+      else resolve(undefined);
     });
     req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
     req.on('close', () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
@@ -139,7 +149,7 @@ function handler(group: Group, log: Logger) {
       return send(res, problem(403, `${url.pathname} answers on the loopback interface only`));
     }
     const body = await readBody(req, served.route.maxBodyBytes ?? DEFAULT_MAX_BODY);
-    if (body === undefined) return send(res, problem(413, `the body is larger than ${served.route.maxBodyBytes ?? DEFAULT_MAX_BODY} bytes`, { connection: 'close' }));
+    if (body === undefined) return send(res, problem(413, `the body is larger than ${served.route.maxBodyBytes ?? DEFAULT_MAX_BODY} bytes`));
     const request: PushRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body, remoteAddress };
     send(res, await served.route.handle(request));
   };
@@ -147,15 +157,24 @@ function handler(group: Group, log: Logger) {
 
 async function listen(group: Group, limits: ListenerLimits, log: Logger): Promise<Server> {
   const handle = handler(group, log);
-  const server = createServer({ maxHeaderSize: limits.maxHeaderBytes, requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs }, (req, res) => {
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often the header/request timeouts are checked (Node's default is 30 s).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 2))),
+    },
+    (req, res) => {
     handle(req, res).catch((err: unknown) => {
       log.error({ err, method: req.method, url: req.url?.slice(0, 200) }, 'an HTTP handler failed');
       if (!res.headersSent) send(res, problem(500, err instanceof Error ? err.message : String(err)));
       else res.destroy();
     });
-  });
+    },
+  );
   server.maxConnections = limits.maxConnections;
-  server.keepAliveTimeout = 5000;
   // Malformed HTTP (bad request line, oversized headers): answer and close, never throw.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable && err.code !== 'ECONNRESET') {
@@ -176,7 +195,8 @@ async function listen(group: Group, limits: ListenerLimits, log: Logger): Promis
   return server;
 }
 
-export async function openListeners(specs: readonly ListenerSpec[], log: Logger, limits: ListenerLimits = DEFAULT_LIMITS): Promise<Listeners> {
+export async function openListeners(specs: readonly ListenerSpec[], log: Logger, overrides: Partial<ListenerLimits> = {}): Promise<Listeners> {
+  const limits = { ...DEFAULT_LIMITS, ...overrides };
   const groups = groupSpecs(specs);
   const servers: Server[] = [];
   const close = async (): Promise<void> => {

@@ -15,6 +15,8 @@ export interface MetricsSnapshot {
   sources?: readonly { name: string; ok: boolean; stale: boolean; errors?: number }[];
   /** haproxy-pilot's version, for config_info. */
   version?: string;
+  /** Lines (log and program output) dropped because stdout/stderr was not being read. */
+  log?: { dropped: number };
 }
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -49,6 +51,7 @@ export function formatMetrics(m: MetricsSnapshot): string {
   metric('source_stale', 'gauge', '1 when the source serves its last good snapshot after errors.', sources.map((s) => [{ source: s.name }, s.stale ? 1 : 0]));
   // No apply yet counts as success: HAProxy runs the checked initial config.
   metric('last_apply_success', 'gauge', '1 when the last apply succeeded.', [[{}, a?.lastApply && !a.lastApply.ok ? 0 : 1]]);
+  metric('log_dropped_total', 'counter', 'Log and program output lines dropped because stdout/stderr was full (not read).', [[{}, m.log?.dropped ?? 0]]);
   metric('config_info', 'gauge', 'The running config (sha256) and haproxy-pilot version.', [[{ hash: a?.configHash ?? '', version: m.version ?? '' }, 1]]);
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { silentLogger } from '../log.js';
 import { isPilotError } from '../errors.js';
 import { startControlServer, type ControlServerOptions } from './server.js';
@@ -91,6 +91,11 @@ test('GET /metrics: Prometheus text from a snapshot', async (t) => {
   assert.match(body, /^haproxy_pilot_config_info\{hash="abc",version="0\.1\.0"\} 1$/m);
 });
 
+test('GET /metrics counts the log lines dropped because stdout was not read', async (t) => {
+  const { base } = await start(t, { logDropped: () => 7 });
+  assert.match(await (await fetch(`${base}/metrics`)).text(), /^haproxy_pilot_log_dropped_total 7$/m);
+});
+
 test('metrics: a string is served as is', async (t) => {
   const { base } = await start(t, { metrics: () => 'x_total 1\n' });
   assert.equal(await (await fetch(`${base}/metrics`)).text(), 'x_total 1\n');
@@ -157,4 +162,109 @@ test('formatMetrics: escapes label values; a failed last apply is 0; no sources 
   const empty = formatMetrics({});
   assert.doesNotMatch(empty, /^haproxy_pilot_source_up\{/m);
   assert.match(empty, /^# TYPE haproxy_pilot_reloads_total counter$/m);
+});
+
+/** One raw HTTP exchange: what the server answered (its status line onwards) before it closed or the timeout. */
+function raw(port: number, payload: string | Buffer[], { timeoutMs = 3000, gapMs = 0 } = {}): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let text = '';
+    let closed = false;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text, closed });
+    }, timeoutMs);
+    socket.on('data', (d) => (text += d.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      closed = true;
+      clearTimeout(timer);
+      resolve({ text, closed });
+    });
+    socket.on('connect', async () => {
+      if (typeof payload === 'string') socket.write(payload);
+      else
+        for (const part of payload) {
+          if (socket.destroyed) break;
+          socket.write(part);
+          if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+        }
+    });
+  });
+}
+
+test('a request target that is not a URL answers 400 and the server keeps serving', async (t) => {
+  const { base, server } = await start(t);
+  for (const target of ['http://[::1/', 'http://', '//[/x', 'http://a b/']) {
+    const { text } = await raw(server.address.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    assert.match(text, /^HTTP\/1\.1 400 /, `${target}: ${text}`);
+  }
+  assert.equal((await fetch(`${base}/health`)).status, 200);
+});
+
+test('limits: oversized headers 431, oversized body 413, a slow request is cut off', async (t) => {
+  const { base, server } = await start(t, { limits: { headersTimeoutMs: 500, maxBodyBytes: 1024 } });
+  const port = server.address.port;
+  const big = await raw(port, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(32 * 1024)}\r\n\r\n`);
+  assert.match(big.text, /^HTTP\/1\.1 431 /);
+
+  const declared = await raw(port, `POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n`);
+  assert.match(declared.text, /^HTTP\/1\.1 413 /);
+  const chunked = await raw(port, `POST /reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'b'.repeat(0x800)}\r\n0\r\n\r\n`);
+  assert.match(chunked.text, /^HTTP\/1\.1 413 /);
+
+  // Slowloris: one header byte every 100 ms never finishes the headers; the server closes.
+  const drip = [...`GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ${'s'.repeat(100)}`].map((c) => Buffer.from(c));
+  const slow = await raw(port, drip, { gapMs: 100, timeoutMs: 8000 });
+  assert.ok(slow.closed, 'the server closed the slow connection');
+  assert.doesNotMatch(slow.text, /^HTTP\/1\.1 200 /);
+  assert.equal((await fetch(`${base}/health`)).status, 200);
+});
+
+test('concurrent connections are capped; the server still answers once they go', async (t) => {
+  const { base, server } = await start(t, { limits: { maxConnections: 4 } });
+  const idle = await Promise.all(
+    Array.from({ length: 4 }, () => new Promise<Socket>((resolve) => { const s = connect({ host: '127.0.0.1', port: server.address.port }, () => resolve(s)); s.on('error', () => {}); })),
+  );
+  await new Promise((r) => setTimeout(r, 100));
+  const refused = await raw(server.address.port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 2000 });
+  assert.ok(refused.closed && refused.text === '', 'a fifth connection is closed unanswered');
+  for (const s of idle) s.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await fetch(`${base}/health`)).status, 200);
+});
+
+test('POST /reload: requests that arrive together share one reload; reloads are spaced', async (t) => {
+  let calls = 0;
+  let release!: () => void;
+  const { base } = await start(t, {
+    limits: { reloadMinIntervalMs: 400 },
+    reload: async () => {
+      calls++;
+      await new Promise<void>((r) => (release = r));
+      return { ok: true, pass: calls };
+    },
+  });
+  const first = fetch(`${base}/reload`, { method: 'POST' });
+  await new Promise((r) => setTimeout(r, 100));
+  release();
+  assert.deepEqual(await (await first).json(), { ok: true, pass: 1 });
+  // Within the spacing: ten requests wait together and share the next reload.
+  const t0 = Date.now();
+  const together = Array.from({ length: 10 }, () => fetch(`${base}/reload`, { method: 'POST' }));
+  await new Promise((r) => setTimeout(r, 600));
+  release();
+  const answers = await Promise.all(together.map(async (r) => (await r).json()));
+  assert.deepEqual(answers, Array.from({ length: 10 }, () => ({ ok: true, pass: 2 })));
+  assert.equal(calls, 2);
+  assert.ok(Date.now() - t0 >= 300, 'the second reload waited for the spacing');
+});
+
+test('a handler error after the answer started, or a throwing status, never stops the server', async (t) => {
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  const { base } = await start(t, { status: () => circular, metrics: () => Promise.reject(new Error('metrics down')) });
+  assert.equal((await fetch(`${base}/status`)).status, 500);
+  assert.equal((await fetch(`${base}/metrics`)).status, 500);
+  assert.equal((await fetch(`${base}/health`)).status, 200);
 });

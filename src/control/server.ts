@@ -5,11 +5,15 @@
  *   POST /reload          re-render and reload now; answers the result
  *   GET  /metrics         haproxy-pilot's own counters, Prometheus text
  * Everything it reports comes from injected functions: the server holds no state of its own.
+ * The listener it runs on (control/listeners.ts) bounds sizes, times and connections, and no
+ * request can stop the process; POST /reload is spaced: requests that arrive while one waits for
+ * its turn share it.
  */
 import type { Logger } from '../log.js';
 import type { PushResponse, Route } from '../sources/source.js';
-import { openListeners } from './listeners.js';
+import { openListeners, type ListenerLimits } from './listeners.js';
 import { formatMetrics, METRICS_CONTENT_TYPE, type MetricsSnapshot } from './metrics.js';
+import { outputDropped } from '../output.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -31,7 +35,14 @@ export interface ControlServerOptions {
   /** Prometheus text as is, or a snapshot formatted by formatMetrics(). */
   metrics: () => MaybePromise<string | MetricsSnapshot>;
   log: Logger;
+  /** Listener limits, and POST /reload's spacing (at least this long between two reloads it starts, default 1 s). */
+  limits?: Partial<ListenerLimits> & { reloadMinIntervalMs?: number; maxBodyBytes?: number };
+  /** Output lines dropped so far (default: the process's stdout/stderr writers). */
+  logDropped?: () => number;
 }
+
+/** The control endpoints read no body: anything larger than this is refused (413). */
+const CONTROL_MAX_BODY = 64 * 1024;
 
 export interface ControlServer {
   address: { host: string; port: number };
@@ -45,28 +56,47 @@ export function normaliseHealth(h: HealthReport | string[]): HealthReport {
 /** The control server's routes: /health and /ready answer anyone, the rest its own address only. */
 export function controlRoutes(options: Omit<ControlServerOptions, 'host' | 'port'>): Route[] {
   const { log } = options;
+  const minInterval = options.limits?.reloadMinIntervalMs ?? 1000;
+  const maxBody = options.limits?.maxBodyBytes ?? CONTROL_MAX_BODY;
+  // POST /reload: at most one reload starts per minInterval; requests that arrive while one waits
+  // for its turn share it and its answer. (The loop behind reload() also coalesces: every caller
+  // gets the result of a pass that started after it asked.)
+  let lastReloadAt = Number.NEGATIVE_INFINITY;
+  let nextReload: Promise<unknown> | undefined;
+  const sharedReload = (): Promise<unknown> => {
+    nextReload ??= (async () => {
+      await new Promise((r) => setTimeout(r, Math.max(0, lastReloadAt + minInterval - Date.now())));
+      nextReload = undefined;
+      lastReloadAt = Date.now();
+      return options.reload();
+    })();
+    return nextReload;
+  };
   const health = async (): Promise<PushResponse> => {
     const report = normaliseHealth(await options.health());
     return { status: report.ok ? 200 : 503, body: report.ok ? { ok: true, ...(report.extra ?? {}) } : { ok: false, reasons: report.reasons, ...(report.extra ?? {}) } };
   };
   return [
-    { method: 'GET', path: '/health', access: 'any', handle: health },
-    { method: 'GET', path: '/ready', access: 'any', handle: health },
-    { method: 'GET', path: '/status', handle: async () => ({ status: 200, body: await options.status() }) },
+    { method: 'GET', path: '/health', access: 'any', maxBodyBytes: maxBody, handle: health },
+    { method: 'GET', path: '/ready', access: 'any', maxBodyBytes: maxBody, handle: health },
+    { method: 'GET', path: '/status', maxBodyBytes: maxBody, handle: async () => ({ status: 200, body: await options.status() }) },
     {
       method: 'GET',
       path: '/metrics',
+      maxBodyBytes: maxBody,
       handle: async () => {
         const m = await options.metrics();
-        return { status: 200, body: typeof m === 'string' ? m : formatMetrics(m), headers: { 'content-type': METRICS_CONTENT_TYPE } };
+        const dropped = { dropped: (options.logDropped ?? outputDropped)() };
+        return { status: 200, body: typeof m === 'string' ? m : formatMetrics({ log: dropped, ...m }), headers: { 'content-type': METRICS_CONTENT_TYPE } };
       },
     },
     {
       method: 'POST',
       path: '/reload',
+      maxBodyBytes: maxBody,
       handle: async (req) => {
         log.info({ remote: req.remoteAddress }, 'reload requested over HTTP');
-        const result = await options.reload();
+        const result = await sharedReload();
         const failed = typeof result === 'object' && result !== null && (result as { ok?: unknown }).ok === false;
         return { status: failed ? 500 : 200, body: result ?? { ok: true } };
       },
@@ -76,7 +106,7 @@ export function controlRoutes(options: Omit<ControlServerOptions, 'host' | 'port
 
 /** The control server alone on its address (tests; run.ts shares listeners with the sources). */
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
-  const listeners = await openListeners([{ host: options.host, port: options.port, routes: controlRoutes(options), owner: 'PILOT_CONTROL_ADDR' }], options.log);
+  const listeners = await openListeners([{ host: options.host, port: options.port, routes: controlRoutes(options), owner: 'PILOT_CONTROL_ADDR' }], options.log, options.limits);
   const addr = listeners.addresses[0]!;
   return { address: { host: addr.host, port: addr.port }, close: listeners.close };
 }

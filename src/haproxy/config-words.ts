@@ -119,4 +119,4 @@ export function configSections(text: string): ConfigSection[] {
 }
 
 /** Proxies that hold servers. */
-export const isServerSection = (s: ConfigSection): boolean => s.keyword === 'backend' || s.keyword === 'listen';
+export const isServerSection = (s: Pick<ConfigSection, 'keyword'>): boolean => s.keyword === 'backend' || s.keyword === 'listen';

@@ -16,6 +16,8 @@ import { PilotError } from '../errors.js';
 export interface MasterCommandOptions {
   /** Give up (and destroy the socket) after this long. Default 5000 ms. */
   timeoutMs?: number;
+  /** A script of several lines (runtimeBatch); single commands never carry a line break. */
+  allowNewlines?: boolean;
 }
 
 export const DEFAULT_MASTER_CLI_TIMEOUT_MS = 5000;
@@ -31,7 +33,7 @@ export function masterCommand(
 ): Promise<string> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_MASTER_CLI_TIMEOUT_MS;
   // A newline would smuggle a second command into the session.
-  if (/[\r\n]/.test(command)) {
+  if (!options.allowNewlines && /[\r\n]/.test(command)) {
     return Promise.reject(
       new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: command contains a line break: ${JSON.stringify(command)}`),
     );
@@ -223,4 +225,41 @@ export function parseHaproxyVersion(text: string): HaproxyVersion | undefined {
 export function hasCliReloadStatus(version: HaproxyVersion | undefined): boolean {
   if (!version) return false;
   return version.major > 2 || (version.major === 2 && version.minor >= 7);
+}
+
+/**
+ * Many runtime API commands on one master CLI connection, in order, for the current worker.
+ *
+ * The master's interactive mode (`prompt`) answers each command and then prints its prompt
+ * (`master> `), so one connection carries a whole batch and the answers are told apart by the
+ * prompt (measured on 2.6.12: `prompt\n@1 a\n@1 b\nquit\n` → `master> <a's answer>\nmaster>
+ * <b's answer>\nmaster> `, every answer ending with the blank line the CLI puts after it). One
+ * connection per command cost ~1 ms each and a new worker lookup; a batch of 1,000 costs one.
+ */
+export async function runtimeBatch(
+  socketPath: string,
+  commands: readonly string[],
+  options: MasterCommandOptions & { command?: MasterCommandFn } = {},
+): Promise<string[]> {
+  if (commands.length === 0) return [];
+  for (const c of commands) {
+    if (/[\r\n]/.test(c)) throw new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: command contains a line break: ${JSON.stringify(c)}`);
+  }
+  const script = ['prompt', ...commands.map((c) => `@1 ${c}`), 'quit'].join('\n');
+  // The whole script goes out as one write followed by a half-close, like one command does.
+  const send = options.command ?? masterCommand;
+  const timeoutMs = options.timeoutMs ?? Math.max(DEFAULT_MASTER_CLI_TIMEOUT_MS, commands.length * 5);
+  const text = await send(socketPath, script, { timeoutMs, allowNewlines: true });
+  const parts = text.split('master> ');
+  // parts[0]: before the first prompt; then one part per command; the last one follows `quit`.
+  const answers = parts.slice(1, 1 + commands.length).map((p) => p.replace(/\n$/, ''));
+  if (answers.length < commands.length) {
+    throw new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: ${answers.length} answers for ${commands.length} commands (the connection closed early)`, {
+      details: { socketPath, answered: answers.length },
+    });
+  }
+  for (const [i, a] of answers.entries()) {
+    if (/^Can't find the target PID/m.test(a)) throw new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: "@1 ${commands[i]}": ${a.trim()}`);
+  }
+  return answers;
 }

@@ -57,7 +57,9 @@ const CHILD_PROCESS_CHANNEL = 'child_process';
 export function createReaper(options: ReaperOptions): Reaper {
   const log = options.log;
   const procRoot = options.procRoot ?? '/proc';
-  const intervalMs = options.intervalMs ?? 1000;
+  // SIGCHLD drives the scans; the timer is only a safety net for a signal that coalesced or was
+  // missed, so an idle pilot opens no /proc files between them.
+  const intervalMs = options.intervalMs ?? 60_000;
   const isPid1 = options.isPid1 ?? process.pid === 1;
   const selfPid = options.selfPid ?? process.pid;
   const proc = options.proc ?? process;

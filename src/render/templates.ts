@@ -53,6 +53,20 @@ function compileFile(hb: typeof Handlebars, file: string): Compiled {
   };
 }
 
+/** A template whose output depends only on its context object: rendered once per object. */
+function memoized(fn: Compiled): Compiled {
+  const memo = new WeakMap<object, string>();
+  return (context, options) => {
+    if (context === null || typeof context !== 'object') return fn(context, options);
+    let out = memo.get(context);
+    if (out === undefined) {
+      out = fn(context, options);
+      memo.set(context, out);
+    }
+    return out;
+  };
+}
+
 function hbsFiles(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   if (!existsSync(dir)) return out;
@@ -80,7 +94,11 @@ export function loadTemplates(dir?: string, embeddedDir: string = EMBEDDED_TEMPL
   }
   const partials: Record<string, string> = {};
   for (const [name, file] of partialFiles) {
-    hb.registerPartial(name, compileFile(hb, file) as unknown as Handlebars.Template);
+    const compiled = compileFile(hb, file);
+    // The embedded `backend` partial depends on its backend's view only, and views are reused
+    // while their backend is unchanged (render/view.ts): each backend is rendered once, so a pass
+    // that changes one server renders one section. An operator's own partial is rendered afresh.
+    hb.registerPartial(name, (name === 'backend' && file.startsWith(embeddedDir) ? memoized(compiled) : compiled) as unknown as Handlebars.Template);
     partials[name] = file;
   }
   return { main: compileFile(hb, mainFile), files: { main: mainFile, partials } };

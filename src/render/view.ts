@@ -24,6 +24,10 @@ export interface RenderInput {
   /** The HAProxy binary has the Prometheus exporter (`haproxy -vv`). */
   hasPrometheus: boolean;
   demo?: { port: number; backendPort: number };
+  /** global maxconn when the open files limit cannot hold HAPROXY_MAXCONN with this many servers (candidate.ts). */
+  maxconn?: number;
+  /** Views of backends already built with the same config (one cache per builder): unchanged backends are not validated again. */
+  cache?: WeakMap<DiscoveredBackend, BackendView>;
 }
 
 /** Port of seed 002's frontend for backends without a route. */
@@ -171,7 +175,7 @@ function backendView(b: DiscoveredBackend, config: PilotConfig, resolver: string
   };
 }
 
-type BackendView = ReturnType<typeof backendView>;
+export type BackendView = ReturnType<typeof backendView>;
 
 /** use_backend rules, most specific first: host+path, then path (longest first), then host. */
 function httpRoutes(backends: BackendView[]) {
@@ -195,7 +199,15 @@ export function buildView(input: RenderInput) {
   if (needsResolver && resolvers.length === 0) {
     resolvers.push(resolverView({ name: 'system', nameservers: [], parseResolvConf: true }));
   }
-  const backends = input.backends.map((b) => backendView(b, config, resolvers[0]?.name ?? 'system'));
+  const resolver = resolvers[0]?.name ?? 'system';
+  const backends = input.backends.map((b) => {
+    let view = input.cache?.get(b);
+    if (view === undefined) {
+      view = backendView(b, config, resolver);
+      input.cache?.set(b, view);
+    }
+    return view;
+  });
   const services = config.services.map((s) => serviceView(s, config));
   const routes = httpRoutes(backends);
   const unrouted = backends.filter((b) => b.listenPort === null && b.domain === null && b.pathPrefix === null);
@@ -234,7 +246,7 @@ export function buildView(input: RenderInput) {
     hasPrometheus: input.hasPrometheus,
     global: {
       log: g.logFormat === 'none' ? null : `stdout format ${g.logFormat} local0`,
-      maxconn: g.maxconn,
+      maxconn: input.maxconn ?? g.maxconn,
       hardStopAfter: g.hardStopAfterMs > 0 ? formatDuration(g.hardStopAfterMs) : null,
       serverStateFile: g.serverStateFile ? `${runDir}/server-state` : null,
       extra: g.extraGlobal.map((l, i) => validRawLine(`haproxy.global[${i}]`, l)),

@@ -4,7 +4,6 @@
  * programs and the HAProxy master, then the reconcile loop — and it waits for the one thing that
  * ends it (a stop signal, HAProxy exiting on its own, an unexpected error) to stop in order.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { PilotConfig } from '../config/types.js';
@@ -18,7 +17,7 @@ import { createHaproxyMaster } from '../supervise/haproxy.js';
 import { createProgramSupervisor } from '../supervise/programs.js';
 import { spawnWithExeca } from '../supervise/child.js';
 import { createGenerations } from '../apply/generations.js';
-import { createTransaction, installFirst, type Transaction } from '../apply/transaction.js';
+import { createTransaction, type Transaction } from '../apply/transaction.js';
 import { ensureServerStateFile, withServerState } from '../apply/server-state.js';
 import { openListeners, type ListenerSpec, type Listeners } from '../control/listeners.js';
 import { controlRoutes } from '../control/server.js';
@@ -28,10 +27,14 @@ import type { Source } from '../sources/source.js';
 import { createPilot, type PassResult } from '../pilot.js';
 import { createBuilder, type Builder, type Candidate } from '../candidate.js';
 import { statsCredentials } from './stats-password.js';
+import { openFilesHardLimit } from '../config/limits.js';
 import { probeHaproxy } from './haproxy-features.js';
 import { demoPorts, waitForPort } from '../demo/program.js';
 import { VERSION } from '../version.js';
 import { startSummary } from './summary.js';
+import { createLastGood, type LastGood } from './last-good.js';
+import { ensureRunDir } from './run-dir.js';
+import { assertCanBind, privilegedPortChecker, readBindAbility } from './privileged-ports.js';
 
 export interface RunIo {
   log: Logger;
@@ -61,6 +64,10 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     const next = nextIntent(state, intent);
     if (next === 'graceful-stop' || next === 'fast-stop') {
       if (next !== state) log.info({ signal }, `${signal}: ${next}`);
+      // Hardening (issue 13): a stop signal during a graceful stop escalates it: the master's
+      // stop('fast') cuts PILOT_STOP_DELAY short and sends SIGTERM at once (shutdown's own
+      // stop() call then joins that stop).
+      if (next === 'fast-stop' && state === 'graceful-stop') master?.stop('fast').catch(() => {});
       state = next;
       end({ kind: 'stop', mode: next === 'graceful-stop' ? 'graceful' : 'fast', signal });
     } else if (next === 'reload') {
@@ -80,6 +87,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
   let listeners: Listeners | undefined;
   let sources: Source[] = [];
   let transaction: Transaction | undefined;
+  let lastGood: LastGood | undefined;
   let stopping = false;
   const alive = (): void => {
     if (stopping) throw new PilotError('E_INTERNAL', 'start-up interrupted by a stop');
@@ -102,6 +110,13 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
         const reasons = master && pilot ? healthReasons(master.status(), pilot.lastPass(), pilot.unhealthySources()) : ['starting: HAProxy is not running yet'];
         // Sources add their own fields (haproxy-api's last_changed, last_service_changed).
         const extra = Object.assign({}, ...sources.map((s) => s.health?.() ?? {})) as Record<string, unknown>;
+        // Started from the previous run's config (src/run/last-good.ts): said at once, and among
+        // the reasons once something else makes the pilot unhealthy (a source failing too long).
+        const serving = pilot ? lastGood?.notice(pilot.snapshots().size) : undefined;
+        if (serving) {
+          extra.lastApplied = serving;
+          if (reasons.length > 0) reasons.push(serving);
+        }
         return { ok: reasons.length === 0, reasons, extra };
       },
       reload: () => (master && pilot ? pilot.request('POST /reload', { force: true, reread: true }) : { ok: false, error: 'starting: HAProxy is not running yet' }),
@@ -110,16 +125,11 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     };
   }
 
-  function logWarnings(candidate: Candidate): void {
-    for (const warning of candidate.warnings) log.warn({ config: settings.haproxy.userConfig }, warning);
-  }
 
   let stopTransaction = (): void => {};
   const started = (async (): Promise<void> => {
     const { runDir } = config.haproxy;
-    await mkdir(runDir, { recursive: true, mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
-      throw new PilotError('E_CONFIG', `PILOT_RUN_DIR: cannot create ${runDir} (${err.code ?? err.message})`, { cause: err });
-    });
+    await ensureRunDir(runDir);
     const features = await probeHaproxy(config.haproxy.bin);
     const credentials = await statsCredentials(config.stats);
     if (credentials.generatedFile) {
@@ -139,6 +149,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
       hasPrometheus: features.prometheus && config.stats.prometheus,
       demo: demoPorts(config.demo),
       listeners: listeners.addresses.map((a) => ({ address: a.host, port: a.port, owner: a.owner })),
+      fdLimit: openFilesHardLimit(),
     });
     let transactionReady!: (t: Transaction | undefined) => void;
     const transactionPromise = new Promise<Transaction | undefined>((resolve) => (transactionReady = resolve));
@@ -157,10 +168,14 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
       },
       transaction: {
         plan: (candidate) => transaction?.plan(candidate) ?? 'reload',
+        verify: async (candidate) => (await transactionPromise)?.verify(candidate),
         // Passes asked for before HAProxy runs (sources answer during start-up) wait for it.
         apply: async (candidate, reason, options): Promise<PassResult> => {
           const t = await transactionPromise;
           if (!t) return { ok: false, kind: 'none', error: { code: 'E_INTERNAL', message: 'stopping' } };
+          // Serving the previous run's config and no source answered yet: nothing to build from.
+          const held = lastGood?.hold(p.snapshots().size);
+          if (held) return held;
           const result = await t.apply(candidate, reason, options);
           if (result.kind === 'reload' && result.ok) programs.onHaproxyReload();
           return result;
@@ -187,9 +202,14 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     if (stateFile) await ensureServerStateFile(stateFile);
     const generations = createGenerations(runDir);
     const checkDeps = { bin: config.haproxy.bin, generations, relativePaths: !config.haproxy.userConfig, log: log.child({ component: 'apply' }) };
-    const first: Candidate = await p.build();
-    logWarnings(first);
-    await installFirst(checkDeps, first);
+    const built: Candidate = await p.build();
+    // No source answered: the generation the previous run applied, when it may serve (last-good.ts).
+    lastGood = createLastGood({ runDir, configured: config.sources.configured, userConfig: config.haproxy.userConfig, log: log.child({ component: 'apply' }) });
+    const first = await lastGood.installFirst(checkDeps, built, p.sources(), () => builder.build({ keys: {}, backends: [], files: {}, fileSources: {}, excluded: [] }));
+    // A port below 1024 HAProxy may not bind (no CAP_NET_BIND_SERVICE): said now, with the fix,
+    // rather than by HAProxy failing to start (privileged-ports.ts).
+    const bindAbility = readBindAbility(config.haproxy.bin);
+    assertCanBind(first.text, bindAbility);
     alive();
 
     programs.setSpecs(first.programs);
@@ -215,7 +235,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     log.info({ version: features.version, config: generations.liveConfig, pid: m.status().masterPid }, 'HAProxy is running');
 
     const reloader = stateFile ? withServerState(m, { stateFile, configPath: generations.liveConfig }, log.child({ component: 'apply' })) : m;
-    transaction = createTransaction({ ...checkDeps, master: reloader, initial: first });
+    transaction = createTransaction({ ...checkDeps, master: reloader, initial: first, ports: privilegedPortChecker(bindAbility) });
     transactionReady(transaction);
     const where = startSummary(first.text, builder.settings, credentials.generatedFile, listeners.addresses);
     log.info(where.fields, where.message);

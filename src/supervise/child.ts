@@ -22,6 +22,12 @@ export interface ChildHandle {
   signal(signal: NodeJS.Signals): void;
   /** SIGKILL its process group (it was spawned detached) and the process itself. */
   killTree(): void;
+  /**
+   * Signal the process group of a detached child, also after the child itself exited (what it
+   * left behind, e.g. a background child holding its stdout). Signal 0 probes. Returns whether
+   * the group still had members. Optional: fakes in unit tests leave it out.
+   */
+  signalGroup?(signal: NodeJS.Signals | 0): boolean;
 }
 
 export interface SpawnOptions {
@@ -51,7 +57,12 @@ export const spawnWithExeca: SpawnFn = (file, args, options) => {
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
     ...(options.env ? { env: options.env, extendEnv: false } : {}),
   });
-  const exited = sub.then(
+  // The process's exit, not the end of its output: execa's promise also waits for stdout and
+  // stderr to close, which a leftover child holding them can postpone forever.
+  const exitEvent = new Promise<ChildExit>((resolve) => {
+    sub.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const settled = sub.then(
     (r): ChildExit => {
       const signal = (r.signal ?? null) as NodeJS.Signals | null;
       const code = r.exitCode ?? null;
@@ -62,6 +73,8 @@ export const spawnWithExeca: SpawnFn = (file, args, options) => {
     },
     (err: unknown): ChildExit => ({ code: null, signal: null, error: err instanceof Error ? err : new Error(String(err)) }),
   );
+  // A spawn that fails (ENOENT, EACCES…) emits no 'exit': execa's result carries the error.
+  const exited = Promise.race([exitEvent, settled]);
   let done = false;
   void exited.then(() => (done = true));
   const pid = sub.pid;
@@ -77,6 +90,12 @@ export const spawnWithExeca: SpawnFn = (file, args, options) => {
     killTree: () => {
       if (pid !== undefined && !done) killGroup(pid, 'SIGKILL');
     },
+    ...(options.detached
+      ? {
+          // A group id is not reused while the group has members, so this is safe after the exit.
+          signalGroup: (sig: NodeJS.Signals | 0) => pid !== undefined && signalGroupOf(pid, sig),
+        }
+      : {}),
   };
 };
 
@@ -95,4 +114,14 @@ export function sendSignal(pid: number, signal: NodeJS.Signals | number): boolea
 export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
   sendSignal(-pid, signal);
   sendSignal(pid, signal);
+}
+
+/** Signal (or, with 0, probe) process group `pgid`; whether it had members. EPERM counts as present. */
+export function signalGroupOf(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

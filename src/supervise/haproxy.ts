@@ -14,6 +14,7 @@ import {
   parseHaproxyVersion,
   parseReloadAnswer,
   parseShowProc,
+  runtimeBatch,
   runtimeCommand,
   type MasterCommandFn,
   type ShowProc,
@@ -35,7 +36,7 @@ export interface HaproxyMasterOptions {
   log: Logger;
   /** How long start() waits for the first worker. Default 60 s (resolvers, big maps…). */
   startTimeoutMs?: number;
-  /** Poll period for `show proc` while starting and confirming 2.6 reloads. Default 100 ms. */
+  /** Longest poll period for `show proc` while starting and confirming 2.6 reloads (polls start at 5 ms and double up to it). Default 50 ms. */
   pollIntervalMs?: number;
   /** Extra haproxy arguments placed before `-f` (e.g. `-dr`). */
   extraArgs?: string[];
@@ -65,7 +66,10 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
   const command = options.command ?? defaultMasterCommand;
   const onExit = options.onExit ?? ((cb: () => void) => signalExitOnExit(cb));
   const now = options.now ?? Date.now;
-  const pollMs = options.pollIntervalMs ?? 100;
+  const pollMs = options.pollIntervalMs ?? 50;
+  // 2.6's master CLI has no reload answer: `show proc` is asked again, first soon (a reload of a
+  // small config takes ~20–60 ms), then less often.
+  const backoff = (attempt: number): number => Math.min(pollMs, 5 * 2 ** attempt);
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const cliTimeoutMs = Math.min(5000, Math.max(1000, options.reloadTimeoutMs));
 
@@ -124,7 +128,7 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
     });
 
     const deadline = now() + startTimeoutMs;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       if (exitInfo) throw startFailed();
       try {
         const proc = await showProc(1000);
@@ -145,7 +149,7 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
           details: { configPath: options.configPath },
         });
       }
-      await Promise.race([sleep(pollMs), exitedD.promise]);
+      await Promise.race([sleep(backoff(attempt)), exitedD.promise]);
     }
   }
 
@@ -234,8 +238,8 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
     const previous = new Set([...before.workers, ...before.oldWorkers].map((w) => w.pid));
     const deadline = t0 + options.reloadTimeoutMs;
     let sawCounterWithoutWorker = 0;
-    while (now() < deadline) {
-      await Promise.race([sleep(pollMs), exitedD.promise]);
+    for (let attempt = 0; now() < deadline; attempt++) {
+      await Promise.race([sleep(backoff(attempt)), exitedD.promise]);
       if (exitInfo) return fail('haproxy master exited during the reload');
       let cur: ShowProc;
       try {
@@ -309,6 +313,7 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
     start,
     reload,
     runtime: (cmd: string) => runtimeCommand(options.masterSocket, cmd, { timeoutMs: cliTimeoutMs, command }),
+    runtimeBatch: (cmds: readonly string[]) => runtimeBatch(options.masterSocket, cmds, { command }),
     masterCommand: (cmd: string) => command(options.masterSocket, cmd, { timeoutMs: cliTimeoutMs }),
     status,
     stop,

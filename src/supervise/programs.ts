@@ -10,6 +10,7 @@ import { spawnWithExeca, type ChildExit, type ChildHandle, type SpawnFn } from '
 import { readIdentityFiles, resolveIdentity, type IdentityFiles } from './identity.js';
 import { pipeLines, type LineSink } from './line-prefix.js';
 import type { ExitInfo } from '../haproxy/master.js';
+import { processOutput } from '../output.js';
 
 export type ProgramState = 'running' | 'backoff' | 'stopping' | 'stopped' | 'exited' | 'failed';
 
@@ -91,7 +92,8 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
   const spawn = options.spawn ?? spawnWithExeca;
   const clock = options.clock ?? systemClock;
   const backoff: BackoffPolicy = { ...DEFAULT_BACKOFF, ...options.backoff };
-  const output = options.output ?? { stdout: process.stdout, stderr: process.stderr };
+  // Bounded and asynchronous like the log: a stalled reader drops lines, it never blocks us.
+  const output = options.output ?? { stdout: processOutput(1), stderr: processOutput(2) };
   const identityFiles = options.identityFiles ?? (() => readIdentityFiles());
   const restartStopTimeoutMs = options.restartStopTimeoutMs ?? 10_000;
 
@@ -100,6 +102,8 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
   let stopping = false;
   /** In start order; the order stopAll reverses. */
   let procs: Proc[] = [];
+  /** Exited instances whose process group still has members (a background child holding the pipes): killed at stopAll. */
+  const leftovers = new Set<ChildHandle>();
 
   function launch(p: Proc): void {
     const { spec } = p;
@@ -131,6 +135,10 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
   }
 
   function onExit(p: Proc, child: ChildHandle, e: ChildExit): void {
+    if (child.signalGroup?.(0)) {
+      leftovers.add(child);
+      log.debug({ program: p.spec.name, pgid: child.pid }, 'program exited, leaving processes in its group');
+    }
     if (p.child !== child) return;
     p.child = undefined;
     p.exited = undefined;
@@ -277,22 +285,31 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
       if (p.child) {
         p.state = 'stopping';
         p.child.signal('SIGTERM');
+        // The whole group: what the program started goes too, whoever holds its pipes.
+        p.child.signalGroup?.('SIGTERM');
         running.push(p);
       } else if (p.state === 'backoff' || p.state === 'running') p.state = 'stopped';
     }
-    if (running.length === 0) return;
+    for (const child of leftovers) child.signalGroup?.('SIGTERM');
+    if (running.length === 0 && leftovers.size === 0) return;
     log.info({ programs: running.map((p) => p.spec.name), timeoutMs }, 'stopping programs');
     const all = Promise.all(running.map((p) => p.exited));
     let timer: unknown;
     const deadline = new Promise<'timeout'>((r) => (timer = clock.setTimeout(() => r('timeout'), timeoutMs)));
-    const outcome = await Promise.race([all.then(() => 'done' as const), deadline]);
+    let outcome = await Promise.race([all.then(() => 'done' as const), deadline]);
+    // Programs exit on their own events (not when their pipes close); then wait for what they left in their groups.
+    while (outcome === 'done' && [...leftovers].some((c) => c.signalGroup?.(0))) {
+      outcome = await Promise.race([new Promise<'done'>((r) => setTimeout(() => r('done'), 50)), deadline]);
+    }
     clock.clearTimeout(timer);
     if (outcome === 'timeout') {
       const left = running.filter((p) => p.child !== undefined);
-      log.warn({ programs: left.map((p) => p.spec.name) }, 'programs did not stop in time: SIGKILL');
+      log.warn({ programs: left.map((p) => p.spec.name), leftovers: leftovers.size }, 'programs did not stop in time: SIGKILL');
       for (const p of left) p.child?.killTree();
+      for (const child of leftovers) child.signalGroup?.('SIGKILL');
       await all;
     }
+    leftovers.clear();
   }
 
   function status(): ProgramStatus[] {

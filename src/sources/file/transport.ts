@@ -14,6 +14,7 @@ import type { Logger } from '../../log.js';
 import { PilotError } from '../../errors.js';
 import type { FileSourceSettings } from './kind.js';
 import { fileLayout, flattenKeys } from './layout.js';
+import type { DiscoveredServer } from '../../state/model.js';
 import type { Source, SourceSink } from '../source.js';
 import { snapshotOf, systemClock, type SourceClock } from '../common.js';
 
@@ -23,7 +24,11 @@ export interface FileSourceDeps {
   name?: string;
   /** Slow poll (default 10 s). */
   pollMs?: number;
-  /** Quiet time after a change event before reading (default 100 ms): editors write in bursts. */
+  /**
+   * Quiet time after a change event before reading (default 20 ms): an editor's or a tool's
+   * writes in a burst give one read. Writers that replace the file by renaming a complete one
+   * over it (config management tools do) are never read half-written.
+   */
   debounceMs?: number;
 }
 
@@ -78,7 +83,7 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
   const log = deps.log.child({ component: `source-${name}` });
   const path = resolve(settings.path);
   const pollMs = deps.pollMs ?? 10_000;
-  const debounceMs = deps.debounceMs ?? 100;
+  const debounceMs = deps.debounceMs ?? 20;
 
   let sink: SourceSink | undefined;
   let watcher: FSWatcher | undefined;
@@ -97,6 +102,8 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
     sink?.error(new PilotError('E_SOURCE', `${name}: ${message}`, { ...(cause === undefined ? {} : { cause }), details: { source: name, file: path } }));
   };
 
+  let serverMemo: ReadonlyMap<string, DiscoveredServer> = new Map();
+
   async function readOnce(): Promise<void> {
     let text: string;
     try {
@@ -111,7 +118,9 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
     lastText = text;
     try {
       const { doc, locate } = parseDiscoveryFile(path, text);
-      const result = fileLayout(doc, { source: name, locate });
+      const memo = { previous: serverMemo, next: new Map<string, DiscoveredServer>() };
+      const result = fileLayout(doc, { source: name, locate, memo });
+      serverMemo = memo.next;
       const snapshot = snapshotOf(name, clock.now(), flattenKeys(doc), result, log);
       lastError = undefined;
       sink?.snapshot(snapshot);

@@ -34,7 +34,7 @@ export const KV_ENV = {
   KV_LAYOUT: row({ yaml: 'kv.layout', default: 'containers', meaning: 'how keys become backends: `containers` (seed 002: every value under the prefix is a `host:port` server) or `confd` (seed 001\'s `services/` and `tcp-services/` keys)', parse: parseLayoutName }),
   KV_INTERVAL: row({ yaml: 'kv.interval', default: '5s', meaning: 'poll interval', parse: duration }),
   KV_WATCH: row({ yaml: 'kv.watch', default: 'off', meaning: 'use Consul blocking queries instead of polling', parse: bool }),
-  KV_TIMEOUT: row({ yaml: 'kv.timeout', default: '10s', meaning: 'request timeout', parse: duration }),
+  KV_TIMEOUT: row({ yaml: 'kv.timeout', default: '10s', meaning: 'bound on a whole request, headers and body (a blocking query: its wait plus this)', parse: duration }),
 } as const;
 
 function load(L: Layers<typeof KV_ENV>): KvSourceSettings | undefined {

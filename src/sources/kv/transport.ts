@@ -11,6 +11,7 @@ import { request as undiciRequest } from 'undici';
 import type { Logger } from '../../log.js';
 import { PilotError } from '../../errors.js';
 import type { KvSourceSettings } from './kind.js';
+import { MAX_TIMER_MS } from '../../config/parse.js';
 import type { Layout } from '../../state/layout.js';
 import { kvLayout } from '../../state/kv-layout.js';
 import type { Snapshot, Source, SourceSink } from '../source.js';
@@ -86,7 +87,32 @@ export function createKvSource(settings: KvSourceSettings, deps: KvSourceDeps): 
   let controller: AbortController | undefined;
   let loop: Promise<void> | undefined;
 
+  /**
+   * One read, bounded as a whole (headers and body): KV_TIMEOUT, or for a blocking query its
+   * wait (plus Consul's jitter) and KV_TIMEOUT. undici's own timeouts only bound the gaps between
+   * chunks, so a store that drips its answer would otherwise stall the source silently.
+   */
   async function read(index: number, signal: AbortSignal): Promise<ReadResult> {
+    // Consul may hold a blocking query for wait + wait/16 (its jitter): allow that plus the timeout.
+    // Capped at what a timer holds: a longer delay would fire after 1 ms.
+    const limitMs = Math.min(MAX_TIMER_MS, index > 0 ? waitSeconds * 1000 + Math.ceil((waitSeconds * 1000) / 16) + settings.timeoutMs : settings.timeoutMs);
+    const bounded = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      bounded.abort();
+    }, limitMs);
+    const stop = (): void => bounded.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      return await readBounded(index, bounded.signal, limitMs, () => timedOut);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+    }
+  }
+
+  async function readBounded(index: number, signal: AbortSignal, limitMs: number, timedOut: () => boolean): Promise<ReadResult> {
     const url = new URL(`${base}${path}`);
     url.search = index > 0 ? `recurse&index=${index}&wait=${waitSeconds}s` : 'recurse';
     const shown = `${name}: GET ${shownUrl(url)}`;
@@ -97,8 +123,7 @@ export function createKvSource(settings: KvSourceSettings, deps: KvSourceDeps): 
       });
     const headers: Record<string, string> = { accept: 'application/json' };
     if (settings.token !== undefined && settings.token !== '') headers.authorization = `Bearer ${settings.token}`;
-    // Consul may hold a blocking query for wait + wait/16 (its jitter): allow that plus the timeout.
-    const headersTimeout = index > 0 ? waitSeconds * 1000 + Math.ceil((waitSeconds * 1000) / 16) + settings.timeoutMs : settings.timeoutMs;
+    const headersTimeout = limitMs;
     if (basicAuth !== undefined && headers.authorization === undefined) headers.authorization = basicAuth;
     const target = shownUrl(url);
     let res;
@@ -106,6 +131,7 @@ export function createKvSource(settings: KvSourceSettings, deps: KvSourceDeps): 
       res = await request(target, { method: 'GET', headers, headersTimeout, bodyTimeout: settings.timeoutMs, signal });
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
+      if (timedOut()) throw fail(`timed out after ${limitMs} ms`, err);
       if (/TIMEOUT/.test(code)) throw fail(`timed out (${code})`, err);
       throw fail(`failed: ${(err as Error).message}`, err);
     }
@@ -133,6 +159,7 @@ export function createKvSource(settings: KvSourceSettings, deps: KvSourceDeps): 
       }
       text = Buffer.concat(chunks).toString('utf8');
     } catch (err) {
+      if (timedOut()) throw fail(`timed out after ${limitMs} ms`, err);
       throw fail(`answered 200 but the body could not be read: ${(err as Error).message}`, err);
     }
     let body: unknown;

@@ -1,5 +1,5 @@
 /**
- * wrk (Debian's) as the load generator of the reload benchmark: started with a long duration and
+ * wrk (Debian's) as the load generator of the reload benchmark and the zero-reload tests: started with a long duration and
  * stopped with SIGINT when the changes are done (wrk then prints its summary as usual), its
  * output parsed into requests, socket errors and non-2xx/3xx answers.
  */
@@ -42,9 +42,11 @@ export interface WrkRun {
   stop(): Promise<WrkResult>;
 }
 
-export function startWrk(url: string, options: { connections: number; threads: number; close: boolean; maxSeconds: number }): WrkRun {
+/** `enter`: a command prefix that runs wrk inside a network namespace (`ip netns exec <name>`). */
+export function startWrk(url: string, options: { connections: number; threads: number; close: boolean; maxSeconds: number; enter?: readonly string[] }): WrkRun {
   const args = ['-t', String(options.threads), '-c', String(options.connections), '-d', `${options.maxSeconds}s`, '--timeout', '5s', ...(options.close ? ['-H', 'Connection: close'] : []), url];
-  const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const full = [...(options.enter ?? []), 'wrk', ...args];
+  const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
