@@ -10,7 +10,7 @@ import { toName } from '../src/state/validate.js';
 import { anyJson, dnsName, hostPort, hostile, hostileJson, name, port, urlPath } from './support/fuzz/arbitraries.js';
 import { HaproxyChecker } from './support/fuzz/haproxy-check.js';
 import { layoutFamily } from './support/fuzz/layout-family.js';
-import { fuzzFamily, summary, type Family } from './support/fuzz/run.js';
+import { FUZZ_RUNS, FUZZ_VALID_RUNS, fuzzFamily, summary, type Family } from './support/fuzz/run.js';
 
 let checker: HaproxyChecker;
 before(async () => {
@@ -18,8 +18,8 @@ before(async () => {
 });
 after(() => checker.close());
 
-async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>): Promise<void> {
-  const r = await fuzzFamily(family, checker);
+async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>, runs = FUZZ_RUNS): Promise<void> {
+  const r = await fuzzFamily(family, checker, runs);
   t.diagnostic(summary(r));
   assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
 }
@@ -128,4 +128,4 @@ const fileFamily = (n: string, arbitrary: fc.Arbitrary<unknown>, allAccepted: bo
   });
 
 test('fuzz: discovery file layout, hostile documents', (t) => runFamily(t, fileFamily('file', hostileDoc, false)));
-test('fuzz: discovery file layout, valid documents are all kept', (t) => runFamily(t, fileFamily('file valid', validDoc, true)));
+test('fuzz: discovery file layout, valid documents are all kept', (t) => runFamily(t, fileFamily('file valid', validDoc, true), FUZZ_VALID_RUNS));

@@ -12,7 +12,7 @@ import { dnsName, hostPort, hostile, label, name, port, urlPath } from './suppor
 import { HaproxyChecker } from './support/fuzz/haproxy-check.js';
 import { layoutFamily } from './support/fuzz/layout-family.js';
 import { makePems, type Pems } from './support/fuzz/pem.js';
-import { fuzzFamily, summary, type Family } from './support/fuzz/run.js';
+import { FUZZ_RUNS, FUZZ_VALID_RUNS, fuzzFamily, summary, type Family } from './support/fuzz/run.js';
 
 let checker: HaproxyChecker;
 let pems: Pems;
@@ -22,8 +22,8 @@ before(async () => {
 });
 after(() => checker.close());
 
-async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>): Promise<void> {
-  const r = await fuzzFamily(family, checker);
+async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>, runs = FUZZ_RUNS): Promise<void> {
+  const r = await fuzzFamily(family, checker, runs);
   t.diagnostic(summary(r));
   assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
 }
@@ -74,7 +74,7 @@ const kvFamily = (n: string, arbitrary: fc.Arbitrary<KvValue>, allAccepted: bool
   });
 
 test('fuzz: key/value containers layout (seed 002), hostile values', (t) => runFamily(t, kvFamily('kv', kvHostile, false)));
-test('fuzz: key/value containers layout (seed 002), valid values are all kept', (t) => runFamily(t, kvFamily('kv valid', kvValid, true)));
+test('fuzz: key/value containers layout (seed 002), valid values are all kept', (t) => runFamily(t, kvFamily('kv valid', kvValid, true), FUZZ_VALID_RUNS));
 
 // ---------------------------------------------------------------------------------------------
 // Seed 001: services/<name>/{port,domain,url_beg}, tcp-services/<name>/{external,internal}_port, certs/<name>.
@@ -148,21 +148,25 @@ function confdArbitraries(p: Pems) {
   return { hostileValue, validValue };
 }
 
-const confdFamily = (n: string, source: 'etcd' | 'kv', arbitrary: fc.Arbitrary<ConfdValue>, allAccepted: boolean) => {
-  // etcd reads /haproxy-<id>; the key/value source (KV_LAYOUT=confd) reads KV_PREFIX, without its leading '/'.
-  const prefix = source === 'etcd' ? '/haproxy-lb1' : 'haproxy-lb1/';
-  const base = '/haproxy-lb1';
-  return layoutFamily<ConfdValue>({
+/**
+ * The etcd source reads `/haproxy-<id>`; the key/value source (KV_LAYOUT=confd) reads KV_PREFIX,
+ * given without its leading '/' and often with a trailing one. Each value goes through one of them.
+ */
+const SOURCES = [
+  { source: 'etcd', prefix: '/haproxy-lb1' },
+  { source: 'kv', prefix: 'haproxy-lb1/' },
+] as const;
+
+const confdFamily = (n: string, arbitrary: fc.Arbitrary<ConfdValue>, allAccepted: boolean) =>
+  layoutFamily<{ value: ConfdValue; via: number }>({
     name: n,
-    arbitrary,
-    source,
-    keys: (v) => confdKeys(base, v),
-    layout: (v) => confdLayout(confdKeys(base, v), { prefix, source }),
+    arbitrary: fc.record({ value: arbitrary, via: fc.integer({ min: 0, max: SOURCES.length - 1 }) }),
+    source: 'confd',
+    keys: ({ value }) => confdKeys('/haproxy-lb1', value),
+    layout: ({ value, via }) => confdLayout(confdKeys('/haproxy-lb1', value), { prefix: SOURCES[via]!.prefix, source: SOURCES[via]!.source }),
     allAccepted,
     batchSize: 150,
   });
-};
 
-test('fuzz: confd layout (seed 001) through etcd, hostile values', (t) => runFamily(t, confdFamily('confd etcd', 'etcd', confdArbitraries(pems).hostileValue, false)));
-test('fuzz: confd layout (seed 001) through the key/value source, hostile values', (t) => runFamily(t, confdFamily('confd kv', 'kv', confdArbitraries(pems).hostileValue, false)));
-test('fuzz: confd layout (seed 001), valid values are all kept', (t) => runFamily(t, confdFamily('confd valid', 'etcd', confdArbitraries(pems).validValue, true)));
+test('fuzz: confd layout (seed 001) through etcd and the key/value source, hostile values', (t) => runFamily(t, confdFamily('confd', confdArbitraries(pems).hostileValue, false)));
+test('fuzz: confd layout (seed 001), valid values are all kept', (t) => runFamily(t, confdFamily('confd valid', confdArbitraries(pems).validValue, true), FUZZ_VALID_RUNS));

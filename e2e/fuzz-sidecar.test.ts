@@ -12,7 +12,7 @@ import type { LayoutResult } from '../src/state/layout.js';
 import { anyJson, dnsName, hostile, hostileJson, ip, ipv4, label, port } from './support/fuzz/arbitraries.js';
 import { HaproxyChecker } from './support/fuzz/haproxy-check.js';
 import { layoutFamily } from './support/fuzz/layout-family.js';
-import { fuzzFamily, summary, type Family } from './support/fuzz/run.js';
+import { FUZZ_RUNS, FUZZ_VALID_RUNS, fuzzFamily, summary, type Family } from './support/fuzz/run.js';
 
 let checker: HaproxyChecker;
 before(async () => {
@@ -20,8 +20,8 @@ before(async () => {
 });
 after(() => checker.close());
 
-async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>): Promise<void> {
-  const r = await fuzzFamily(family, checker);
+async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>, runs = FUZZ_RUNS): Promise<void> {
+  const r = await fuzzFamily(family, checker, runs);
   t.diagnostic(summary(r));
   assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
 }
@@ -131,4 +131,4 @@ const validValue: fc.Arbitrary<SidecarValue> = fc
 const hostileValue: fc.Arbitrary<SidecarValue> = fc.tuple(hostileDoc, options).map(([doc, o]) => ({ doc, ...o }));
 
 test('fuzz: Sidecar state and layout, hostile documents', (t) => runFamily(t, sidecarFamily('sidecar', hostileValue, false)));
-test('fuzz: Sidecar state and layout, valid states are all kept', (t) => runFamily(t, sidecarFamily('sidecar valid', validValue, true)));
+test('fuzz: Sidecar state and layout, valid states are all kept', (t) => runFamily(t, sidecarFamily('sidecar valid', validValue, true), FUZZ_VALID_RUNS));

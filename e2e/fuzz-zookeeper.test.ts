@@ -10,7 +10,7 @@ import { proxymgrLayout, type ServiceNode, type WatcherData } from '../src/sourc
 import { anyJson, dnsName, host, hostPort, hostile, hostileJson, ip, label, name, port, urlPath } from './support/fuzz/arbitraries.js';
 import { HaproxyChecker } from './support/fuzz/haproxy-check.js';
 import { layoutFamily } from './support/fuzz/layout-family.js';
-import { fuzzFamily, summary, type Family } from './support/fuzz/run.js';
+import { FUZZ_RUNS, FUZZ_VALID_RUNS, fuzzFamily, summary, type Family } from './support/fuzz/run.js';
 
 let checker: HaproxyChecker;
 before(async () => {
@@ -18,8 +18,8 @@ before(async () => {
 });
 after(() => checker.close());
 
-async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>): Promise<void> {
-  const r = await fuzzFamily(family, checker);
+async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>, runs = FUZZ_RUNS): Promise<void> {
+  const r = await fuzzFamily(family, checker, runs);
   t.diagnostic(summary(r));
   assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
 }
@@ -157,4 +157,4 @@ const validNodes: fc.Arbitrary<ServiceNode[]> = fc
   });
 
 test('fuzz: ZooKeeper ProxyMgr layout, hostile nodes, blobs, options and server data', (t) => runFamily(t, zkFamily('zookeeper', fc.array(node, { minLength: 1, maxLength: 3 }), false)));
-test('fuzz: ZooKeeper ProxyMgr layout, valid services are all kept', (t) => runFamily(t, zkFamily('zookeeper valid', validNodes, true)));
+test('fuzz: ZooKeeper ProxyMgr layout, valid services are all kept', (t) => runFamily(t, zkFamily('zookeeper valid', validNodes, true), FUZZ_VALID_RUNS));

@@ -1,11 +1,13 @@
 /**
  * Variable families: PROGRAM_<NAME>[_OPT], RESOLVER_<NAME>[_OPT] and SERVICE_<NAME>_<OPT>, and
  * their yaml mirrors `programs.<name>.<opt>`, `resolvers.<name>.<opt>`, `services.<name>.<opt>`.
- * Names from the environment are lower-cased; the environment wins per option.
+ * Names from the environment are lower-cased; the environment wins per option. Messages show a
+ * variable name that is not one visible word quoted (a name cannot forge a log line).
  */
 import { splitConfigWords } from '../haproxy/config-words.js';
 import type { EnvRow, FamilyTable } from './env-table.js';
 import type { Layers, Found } from './layers.js';
+import { shownKey } from '../state/validate.js';
 
 export interface Member {
   name: string;
@@ -31,7 +33,7 @@ export function members(layers: Layers, fam: FamilyTable): Member[] {
   const byLower = new Map<string, Member>();
   const add = (envName: string): void => {
     const name = envName.toLowerCase();
-    if (!byLower.has(name)) byLower.set(name, { name, envName, origin: `env ${fam.prefix}${envName}` });
+    if (!byLower.has(name)) byLower.set(name, { name, envName, origin: `env ${shownKey(`${fam.prefix}${envName}`)}` });
   };
   if (hasBase) {
     const bases = new Set(rests);
@@ -48,7 +50,7 @@ export function members(layers: Layers, fam: FamilyTable): Member[] {
     }
     for (const rest of unknown) {
       const owner = [...byLower.values()].find((m) => rest.startsWith(`${m.envName}_`));
-      if (owner) layers.errors.push(`${fam.prefix}${rest}: unknown option of ${fam.prefix}${owner.envName} (known: ${Object.keys(fam.options).filter((o) => o !== "").join(', ')})`);
+      if (owner) layers.errors.push(`${shownKey(`${fam.prefix}${rest}`)}: unknown option of ${shownKey(`${fam.prefix}${owner.envName}`)} (known: ${Object.keys(fam.options).filter((o) => o !== "").join(', ')})`);
     }
   }
   for (const key of layers.yaml.mapKeys.get(fam.yaml) ?? []) {
@@ -80,7 +82,7 @@ export function findOption(layers: Layers, fam: FamilyTable, m: Member, opt: str
   if (m.envName !== undefined) {
     const envVar = `${fam.prefix}${m.envName}${opt === '' ? '' : `_${opt}`}`;
     const v = layers.envValue(envVar);
-    if (v !== undefined) return { raw: v, where: envVar, fromEnv: true };
+    if (v !== undefined) return { raw: v, where: shownKey(envVar), fromEnv: true };
   }
   return fromYaml;
 }
@@ -110,7 +112,7 @@ export function optionWhere(layers: Layers, fam: FamilyTable, m: Member, opt: st
   // Where the value was actually found (the variable, or the yaml file:line of that very key).
   const found = findOption(layers, fam, m, opt);
   if (found) return found.where;
-  if (m.envName !== undefined) return `${fam.prefix}${m.envName}${opt === '' ? '' : `_${opt}`}`;
+  if (m.envName !== undefined) return shownKey(`${fam.prefix}${m.envName}${opt === '' ? '' : `_${opt}`}`);
   const row = fam.options[opt] as EnvRow<unknown>;
   return `${m.origin.split(' ')[0]} ${fam.yaml}.${m.name}.${row.yaml}`;
 }

@@ -1,5 +1,5 @@
 /** PilotConfig's programs, resolvers and services, from their env families and yaml maps. */
-import { validHost, validHostPort, validName, validPath } from '../state/validate.js';
+import { showValue, validHost, validHostPort, validIp, validName, validPath } from '../state/validate.js';
 import { PROGRAM_FAMILY, RESOLVER_FAMILY, SERVICE_FAMILY } from './env-table.js';
 import { findOption, members, option, optionWhere, parseCommand, type Member } from './families.js';
 import type { Layers } from './layers.js';
@@ -75,7 +75,10 @@ export function loadResolvers(L: Layers): ResolverSpec[] {
       else if (item === 'resolv.conf') spec.parseResolvConf = true;
       else {
         try {
-          spec.nameservers.push(validHostPort(found.where, item));
+          // HAProxy takes an IP address only for a nameserver (a name would need a resolver itself).
+          const ns = validHostPort(found.where, item);
+          validIp(`${found.where} (nameserver ${showValue(item)})`, ns.host);
+          spec.nameservers.push(ns);
         } catch (err) {
           L.fail(err);
         }

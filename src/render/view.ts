@@ -83,7 +83,7 @@ function resolverView(r: ResolverSpec) {
   const what = `resolvers ${r.name}`;
   return {
     name: validName(what, r.name),
-    nameservers: r.nameservers.map((ns, i) => ({ name: `ns${i + 1}`, address: addr(validHost(what, ns.host), validPort(what, ns.port)) })),
+    nameservers: r.nameservers.map((ns, i) => ({ name: `ns${i + 1}`, address: addr(validIp(what, ns.host), validPort(what, ns.port)) })),
     parseResolvConf: r.parseResolvConf,
     holdValid: r.holdValidMs === undefined ? null : formatDuration(r.holdValidMs),
     acceptedPayloadSize: r.acceptedPayloadSize ?? null,

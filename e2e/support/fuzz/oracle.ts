@@ -135,7 +135,7 @@ export function expectFrom(f: RenderFacts): Expectation {
 
 const STR = /^str\((.+)\)$/;
 const NS = /^ns\d+$/;
-const TEMPLATE_PREFIX = /^srv(\d+_)?$/;
+const TEMPLATE_PREFIX = /^srv(\d+_?)?$/;
 
 /** Problems with a render against the expectation; [] when it holds. */
 export function checkRender(text: string, e: Expectation, hostileInputs: readonly string[] = []): string[] {

@@ -16,6 +16,11 @@ import type { Snapshot } from '../../../src/sources/source.js';
 import { HaproxyChecker, mapLimit, CHECK_LANES, type CheckSet } from './haproxy-check.js';
 
 export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
+/**
+ * Families of valid values (nothing may be dropped) add to the hostile ones: FUZZ_VALID_RUNS,
+ * default a fifth of FUZZ_RUNS.
+ */
+export const FUZZ_VALID_RUNS = Number(process.env.FUZZ_VALID_RUNS ?? Math.ceil(FUZZ_RUNS / 5));
 
 /** FUZZ_SEED, or a new one per process (printed with every report). */
 export const FUZZ_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
@@ -43,6 +48,8 @@ export interface Family<T> {
   batch?(snapshots: Snapshot[]): Promise<CheckSet>;
   /** Backends per shared candidate (default 300). */
   batchSize?: number;
+  /** Whole renders can be merged into shared candidates (mergeRenders): the environment families. */
+  mergeRenders?: boolean;
 }
 
 export interface Report {
@@ -66,6 +73,46 @@ interface Failure {
 }
 
 const MAX_FAILURES = 40;
+/** Renders per merged candidate. */
+const MERGE_SIZE = 40;
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The text of a render's global section (renders merge only with renders of the same one). */
+function globalOf(text: string): string {
+  return configSections(text)
+    .filter((s) => s.keyword === 'global')
+    .flatMap((s) => s.body.map((l) => l.words.join(' ')))
+    .join('\n');
+}
+
+/**
+ * Several renders as one config: the first one's global section, then for each render its own
+ * defaults and its other sections, every proxy and resolvers name suffixed `_m<i>` (and the
+ * words that refer to them: default_backend, use_backend, resolvers). HAProxy's check does not
+ * bind, so the same port in several renders is fine.
+ */
+export function mergeRenders(texts: readonly string[]): string {
+  const out: string[] = [];
+  texts.forEach((text, i) => {
+    const sections = configSections(text);
+    const names = new Set(sections.filter((s) => s.name !== '').map((s) => s.name));
+    const rename = (n: string): string => (names.has(n) ? `${n}_m${i}` : n);
+    for (const s of sections) {
+      if (s.keyword === 'global' && i > 0) continue;
+      out.push(s.name === '' ? s.keyword : `${s.keyword} ${rename(s.name)}`);
+      for (const l of s.body) {
+        out.push(`    ${l.words.map((w, j) => (j > 0 && ['default_backend', 'use_backend', 'resolvers'].includes(l.words[j - 1]!) ? rename(w) : w)).join(' ')}`);
+      }
+      out.push('');
+    }
+  });
+  return out.join('\n');
+}
 
 export function reproduce(family: string, seed: number, runs: number, path?: string): string {
   return `FUZZ_SEED=${seed} FUZZ_RUNS=${runs}${path === undefined ? '' : ` (fast-check path ${path})`} node --test dist/e2e/<file>.test.js  # family ${family}`;
@@ -113,10 +160,34 @@ export async function fuzzFamily<T>(family: Family<T>, checker: HaproxyChecker, 
   const fail = (index: number, message: string): void => {
     if (failures.length < MAX_FAILURES && !failures.some((f) => f.index === index)) failures.push({ index, message });
   };
-  await mapLimit([...shapes.values()], CHECK_LANES, async ({ index, set }) => {
-    const r = await checker.check(set());
-    if (!r.ok) fail(index, r.message);
-  });
+  if (family.mergeRenders) {
+    // Renders of one global section are merged (each value's own defaults and renamed proxies)
+    // into shared candidates; a failing one is bisected down to the value.
+    const byGlobal = new Map<string, { index: number; text: string; files: Readonly<Record<string, string>> }[]>();
+    for (const { index, set } of shapes.values()) {
+      const { text, files } = set();
+      const key = globalOf(text);
+      byGlobal.set(key, [...(byGlobal.get(key) ?? []), { index, text, files }]);
+    }
+    const groups = [...byGlobal.values()].flatMap((g) => chunk(g, MERGE_SIZE));
+    report.batches = groups.filter((g) => g.length > 1).length;
+    const narrow = async (group: { index: number; text: string; files: Readonly<Record<string, string>> }[]): Promise<void> => {
+      if (group.length === 0 || failures.length >= MAX_FAILURES) return;
+      const files = Object.assign({}, ...group.map((g) => g.files)) as Record<string, string>;
+      const r = await checker.check({ text: group.length === 1 ? group[0]!.text : mergeRenders(group.map((g) => g.text)), files });
+      if (r.ok) return;
+      if (group.length === 1) return fail(group[0]!.index, r.message);
+      const half = Math.ceil(group.length / 2);
+      await narrow(group.slice(0, half));
+      await narrow(group.slice(half));
+    };
+    await mapLimit(groups, CHECK_LANES, narrow);
+  } else {
+    await mapLimit([...shapes.values()], CHECK_LANES, async ({ index, set }) => {
+      const r = await checker.check(set());
+      if (!r.ok) fail(index, r.message);
+    });
+  }
   if (family.batch) {
     const batches = pack(units, family.batchSize ?? 300);
     report.batches = batches.length;
