@@ -124,7 +124,8 @@ const serviceValue: fc.Arbitrary<EnvValue> = fc
     }),
   );
 
-const nameserverItem = fc.oneof(ipPort, fc.constantFrom('aws', 'resolv.conf'), hostPort, ip);
+// Mostly what HAProxy takes (ip:port, aws, resolv.conf); a name or a bare IP now and then.
+const nameserverItem = fc.oneof({ weight: 6, arbitrary: ipPort }, { weight: 3, arbitrary: fc.constantFrom('aws', 'resolv.conf') }, { weight: 1, arbitrary: hostPort }, { weight: 1, arbitrary: ip });
 const resolverValue: fc.Arbitrary<EnvValue> = fc
   .tuple(
     fc.array(

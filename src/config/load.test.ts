@@ -295,3 +295,20 @@ test("ProxyMgr's proxymgr.yml works as pilot.yaml: service_config is the ZooKeep
   assert.match(c.notes.join('\n'), /proxymgr\.yml:2 haproxy\.config_path \(ProxyMgr\) is ignored/);
   assert.deepEqual(errorsOf({ PILOT_CONFIG: '/etc/p.yml' }, { '/etc/p.yml': 'service_config:\n  type: etcd\n  servers: a:1\n  path: /x\n' }), ['/etc/p.yml:2 service_config.type: "etcd" is not zookeeper (the only service_config type ProxyMgr has)']);
 });
+
+// Regression cases found by the fuzz suite (e2e/fuzz-env.test.ts, docs/fuzzing.md).
+test('a resolver nameserver must be an IP address: HAProxy refuses a name (fuzz regression)', () => {
+  for (const value of ['a:1', 'dns.example.com:53', '10.0.0.2:53,ns.local:53']) {
+    const lines = errorsOf({ RESOLVER_AWS: value });
+    assert.ok(lines.some((l) => l.startsWith('RESOLVER_AWS (nameserver ') && /is not an IP address/.test(l)), `${value}: ${lines.join(' | ')}`);
+  }
+  assert.deepEqual(load({ RESOLVER_AWS: '10.0.0.2:53,[::1]:5353,aws,resolv.conf' }).resolvers[0]!.nameservers.map((n) => n.host), ['10.0.0.2', '::1', '169.254.169.253']);
+});
+
+test('a variable name that is not one visible word is shown quoted: each problem is one line (fuzz regression)', () => {
+  for (const env of <Record<string, string>[]>[{ 'RESOLVER_\n    server evil 6.6.6.6:1': 'aws' }, { 'SERVICE_ _BIND': '*:1', 'SERVICE_ _DNS': '0.0.0.0:1' }, { 'PROGRAM_\n    x': '', 'PROGRAM_\n    x_START_ON_RELOAD': '1' }]) {
+    const lines = errorsOf(env);
+    assert.ok(lines.length > 0);
+    for (const l of lines) assert.match(l, /^"(RESOLVER|SERVICE|PROGRAM)_[^"]*"/, JSON.stringify(l));
+  }
+});

@@ -26,6 +26,28 @@ const TEST_PEM = [
   '',
 ].join('\n');
 
+/** Another EC private key: not the certificate's. */
+const OTHER_KEY = [
+  '-----BEGIN PRIVATE KEY-----',
+  'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgps/DCIEWsr7ZtAGv',
+  'cJwz5sXvNUACcN9K6x7WJCynZKShRANCAAR2iBACSfcLkx4LJ2ibARerWQm2Cnq0',
+  'PRotTERSO4rtIXLQM9ymQfQcXwhmPaXBwKKNuxdaNGTFvo09AKkxu7aT',
+  '-----END PRIVATE KEY-----',
+  '',
+].join('\n');
+
+/** TEST_PEM's key, encrypted (HAProxy cannot read it without a passphrase). */
+const ENCRYPTED_KEY = [
+  '-----BEGIN ENCRYPTED PRIVATE KEY-----',
+  'MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAik0zdxk+BA1wICCAAw',
+  'DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEEKmZrcB1Ir1O2PmPPkiBqmIEgZD7',
+  'K2w8YzTfYpmlNflfTEY1l0GecfqnqwiXokBsqvbOz1fgl8zMabW4QMjdb6a9QsMJ',
+  'ScGr1pKS8OX8yPuRhW2Nn3cdADN/vMrBvYdPZZxU8LaWAwObE5/K1zy3eV3U7/6M',
+  'PQ5q6hjuSM9cpxuB41ayGYVoVsMfczd0eqUGJc8hkzu/yLlvLy6evGvEYy720xw=',
+  '-----END ENCRYPTED PRIVATE KEY-----',
+  '',
+].join('\n');
+
 test('seed 001 services and tcp-services become DNS-discovered backends with routes', () => {
   const r = layout({
     '/haproxy-1/services/myapp/domain': 'example.org',
@@ -119,4 +141,42 @@ test('keys of other proxies and unknown fields are ignored', () => {
   const r = layout({ '/haproxy-10/services/x/port': '80', '/haproxy-1/services/y/port': '80', '/haproxy-1/services/y/weight': 'zz', '/haproxy-1/other/z': '1' });
   assert.deepEqual(r.backends.map((b) => b.name), ['y']);
   assert.deepEqual(r.skipped, []);
+});
+
+// Regression cases found by the fuzz suite (e2e/fuzz-kv.test.ts, docs/fuzzing.md): each was
+// accepted by the layout and refused by `haproxy -c`, blocking every other change; the shrunk
+// counterexample is the key's value here. Each is now skipped alone, naming its key.
+const CERT = TEST_PEM.split('-----BEGIN PRIVATE KEY-----')[0]!;
+const GARBAGE = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n';
+const CERT_CASES: [string, string, string, RegExp][] = [
+  // [what, certificate name, value, reason]
+  ['PEM-shaped garbage', 'a', GARBAGE, /CERTIFICATE block 1 is not a certificate/],
+  ['a certificate without its key', 'nokey', CERT, /needs a CERTIFICATE block and one unencrypted PRIVATE KEY block/],
+  ["another certificate's key", 'mismatch', CERT + OTHER_KEY, /the private key is not the first certificate's/],
+  ['an encrypted key', 'encrypted', CERT + ENCRYPTED_KEY, /one unencrypted PRIVATE KEY block/],
+  ['a key block that is not a key', 'badkey', CERT + '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', /the PRIVATE KEY block is not a private key/],
+  ['a name too long for <name>.pem', `0a..00..0A--0.aA.0__00AAA0..a_0_-0.-a.-AAa__a.AAa_-__-A.A_0AAa.`, TEST_PEM, /\.pem" is not a name/],
+];
+
+test('certificates HAProxy refuses are skipped alone, naming their key (fuzz regressions)', () => {
+  for (const [what, name, value, reason] of CERT_CASES) {
+    const r = layout({ [`/haproxy-1/certs/${name}`]: value, '/haproxy-1/certs/good': TEST_PEM, '/haproxy-1/services/web/port': '80', '/haproxy-1/services/web/domain': 'example.org' });
+    assert.deepEqual(Object.keys(r.files ?? {}), ['good.pem'], what);
+    assert.equal(r.skipped.length, 1, what);
+    assert.equal(r.skipped[0]!.key, `/haproxy-1/certs/${name}`, what);
+    assert.match(r.skipped[0]!.reason, reason, what);
+    assert.ok(r.skipped[0]!.reason.startsWith(`/haproxy-1/certs/${name}`), what);
+    assert.ok(!r.skipped[0]!.reason.includes('MIGHAgEA') && !r.skipped[0]!.reason.includes('AAAA'), `${what}: never shows the bundle`);
+  }
+  // The bundles HAProxy loads stay: key first, CRLF line ends, no final newline.
+  const key = TEST_PEM.slice(CERT.length);
+  for (const good of [TEST_PEM, key + CERT, TEST_PEM.replace(/\n/g, '\r\n'), TEST_PEM.trimEnd()]) assert.doesNotThrow(() => validPem('k', good));
+});
+
+test('a hostile service name is shown quoted: a skipped reason is one line (fuzz regression)', () => {
+  const r = layout({ '/haproxy-1/services/a\n    server evil 6.6.6.6:1/port': '80' });
+  assert.equal(r.backends.length, 0);
+  assert.equal(r.skipped.length, 1);
+  assert.doesNotMatch(r.skipped[0]!.reason, /\n/);
+  assert.ok(r.skipped[0]!.reason.startsWith('"/haproxy-1/services/a\\n    server evil'), r.skipped[0]!.reason);
 });

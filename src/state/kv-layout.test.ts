@@ -76,3 +76,17 @@ test('keys outside the prefix, folder keys and deeper keys are not servers', () 
   assert.deepEqual(r.backends[0]!.servers, [{ name: 'one', host: '::1', port: 8080 }]);
   assert.deepEqual(r.skipped, []);
 });
+
+test('a key that is not one visible word is shown quoted: a skipped reason is one line (fuzz regression)', () => {
+  // Shrunk counterexample: the key `apps/myapp/containers/\n` with a valid address.
+  for (const child of ['\n', 'a b', '\u001b[31mred', 'x\r\nserver evil 6.6.6.6:1']) {
+    const key = `/apps/myapp/containers/${child}`;
+    const r = kvLayout({ [key]: 'localhost:1', '/apps/myapp/containers/ok': '10.0.0.1:80' }, { prefix: P, source: 'kv' });
+    assert.deepEqual(r.backends[0]!.servers.map((s) => s.name).includes('ok'), true);
+    for (const s of r.skipped) {
+      assert.equal(s.key, key);
+      assert.doesNotMatch(s.reason, /[\r\n\u001b]/, JSON.stringify(s.reason));
+      assert.ok(s.reason.startsWith(JSON.stringify(key).slice(0, 20)), s.reason);
+    }
+  }
+});

@@ -58,6 +58,11 @@ test('reservedBy: two of the operator\'s own settings on one port are refused, n
     ['a service on the control port', () => reservedBy({ stats: stats(), services: [service('web', 7778)] }, undefined, [{ address: '127.0.0.1', port: 7778, owner: 'the control server (PILOT_CONTROL_ADDR)' }]), /and by the control server/],
     ['two services on one port, different addresses', () => reservedBy({ stats: stats(0), services: [service('a', 8080, '127.0.0.1'), service('b', 8080, '127.0.0.2')] }, undefined), undefined],
     ['a service may use :80 (no discovered route needs it)', () => reservedBy({ stats: stats(), services: [service('web', 80)] }, undefined), undefined],
+    // Fuzz regressions (e2e/fuzz-env.test.ts): loadConfig took these, then the render refused them.
+    ['a service named like the stats frontend', () => reservedBy({ stats: stats(), services: [service('stats', 9000)] }, undefined), /the proxy name "stats" is used twice: by the stats page and by service stats \(SERVICE_STATS_BIND\)/],
+    ['a service named stats with the stats page off', () => reservedBy({ stats: stats(0), services: [service('stats', 9000)] }, undefined), undefined],
+    ['a service named like the routing frontend', () => reservedBy({ stats: stats(), services: [service('fe_http', 9000)] }, undefined), /"fe_http" is used twice: by service fe_http and by haproxy-pilot's HTTP routing frontend/],
+    ['a service named like the demo frontend', () => reservedBy({ stats: stats(), services: [service('demo', 9000)] }, { port: 8080, backendPort: 8081 }), /"demo" is used twice/],
   ];
   for (const [name, fn, want] of table) {
     if (want === undefined) assert.doesNotThrow(fn, name);

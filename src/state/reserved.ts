@@ -57,14 +57,21 @@ export function reservedBy(
     if (other) clashes.push(`port ${use.port} is used twice: by ${other.owner} and by ${use.owner}`);
     else ports.push(use);
   };
-  const name = (n: string, owner: string): void => void names.set(n, owner);
+  // Proxy names share one namespace in HAProxy: two of the operator's own proxies with one name
+  // (a service called `stats`, or `fe_http` that the routing frontend takes as soon as discovery
+  // routes a request) are a configuration error, not a render that fails later.
+  const name = (n: string, owner: string, shown = owner): void => {
+    const prev = names.get(n);
+    if (prev !== undefined) clashes.push(`the proxy name "${n}" is used twice: by ${prev} and by ${shown}`);
+    else names.set(n, owner);
+  };
 
   if (config.stats.port > 0) {
     name('stats', 'the stats page');
     bind({ address: '', port: config.stats.port, owner: 'the stats page (STATS_PORT)' });
   }
   for (const s of config.services) {
-    name(s.name, `service ${s.name}`);
+    name(s.name, `service ${s.name}`, `service ${s.name} (${s.origin})`);
     bind({ address: s.bind.address, port: s.bind.port, owner: `service ${s.name} (${s.origin})` });
   }
   if (demo) {
@@ -74,12 +81,13 @@ export function reservedBy(
     bind({ address: '127.0.0.1', port: demo.backendPort, owner: 'the demo helper program' });
   }
   for (const l of listeners) bind(l);
-  if (clashes.length > 0) throw new PilotError('E_CONFIG', clashes.join('\n'), { details: { errors: clashes } });
-
-  // Shared by discovered backends: not the operator's, so a service may use them when no
-  // discovered backend needs them — but discovery never takes them for a listen of its own.
+  // The frontends discovered backends share: rendered whenever discovery needs them.
   name('fe_http', "haproxy-pilot's HTTP routing frontend");
   name('fe_default', `haproxy-pilot's :${DEFAULT_FRONTEND_PORT} frontend`);
+  if (clashes.length > 0) throw new PilotError('E_CONFIG', clashes.join('\n'), { details: { errors: clashes } });
+
+  // Their ports are shared too: not the operator's, so a service may use them when no
+  // discovered backend needs them — but discovery never takes them for a listen of its own.
   for (const [port, owner] of [
     [HTTP_ROUTES_PORT, 'the HTTP routing frontend (seed 001)'],
     [HTTPS_ROUTES_PORT, 'the HTTPS routing frontend (seed 001)'],

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { validHost, validHostPort, validName, validPort, validPath, validText, toName } from './validate.js';
+import { oneLine, shownKey, validHost, validHostPort, validName, validPort, validPath, validText, toName } from './validate.js';
 import { isPilotError } from '../errors.js';
 
 const rejects = (fn: () => unknown, what: string) =>
@@ -27,4 +27,11 @@ test('toName makes any key a safe name', () => {
   assert.equal(toName('one'), 'one');
   assert.equal(toName('a b\nc#'), 'a_b_c_');
   assert.equal(validName('n', toName('--x')), 'x');
+});
+
+test('shownKey and oneLine keep hostile text on one line', () => {
+  assert.equal(shownKey('/apps/x/one'), '/apps/x/one');
+  assert.equal(shownKey('/apps/x/\n'), '"/apps/x/\\n"');
+  assert.equal(shownKey('a b'), '"a b"');
+  assert.equal(oneLine('a\nb\u2028c\x1b'), 'a\\u000ab\\u2028c\\u001b');
 });

@@ -65,3 +65,42 @@ test('flattenKeys gives confd-style keys', () => {
     '/services/web/mode': 'http',
   });
 });
+
+// Regression cases found by the fuzz suite (e2e/fuzz-file.test.ts, docs/fuzzing.md). The first
+// three were accepted and refused by `haproxy -c` (blocking every other change); the others were
+// a valid entry dropped, or a reason that was not one line. [service, expected reason or null when kept]
+const FUZZ_CASES: [string, unknown, RegExp | null][] = [
+  ['a tcp service without a route', { mode: 'tcp' }, /route\.port: missing: a tcp service needs a listen port/],
+  ['a tcp service with a domain', { mode: 'tcp', route: { domain: 'example.org', port: 9000 } }, /route: domain and path route HTTP requests/],
+  ['a tcp service with a path', { mode: 'tcp', route: { path: '/api' } }, /route: domain and path route HTTP requests/],
+  ['a server named like a DNS slot', { servers: [{ address: 'A:1', name: 'srv1' }], dns: { name: 'a.aa', port: 1 } }, /server name "srv1" is the name of one of the DNS slots \(srv1\.\.srv10\)/],
+  ['the last DNS slot', { servers: [{ address: 'A:1', name: 'srv4' }], dns: { name: 'a.aa', port: 1, slots: 4 } }, /"srv4" is the name of one of the DNS slots/],
+  ['a mode that is a prototype-less object', { mode: Object.create(null) as unknown }, /mode: "\{\}" is not http or tcp/],
+  ['a tcp service with a listen port', { mode: 'tcp', route: { port: 9000 }, servers: ['10.0.0.1:80'] }, null],
+  ['a name past the DNS slots', { servers: [{ address: 'A:1', name: 'srv5' }, { address: 'A:2', name: 'srv01' }], dns: { name: 'a.aa', port: 1, slots: 4 } }, null],
+  ["a server name with ':' (HAProxy allows it)", { mode: 'http', servers: [{ address: 'a.aa:1', name: 'a:' }], route: { port: 10000 } }, null],
+];
+
+test('what HAProxy refuses is skipped naming the service; valid entries stay (fuzz regressions)', () => {
+  for (const [what, svc, reason] of FUZZ_CASES) {
+    const r = fileLayout({ services: { s: svc, ok: { servers: ['10.0.0.9:80'] } } }, { source: 'file' });
+    if (reason === null) {
+      assert.deepEqual(r.skipped, [], what);
+      assert.deepEqual(r.backends.map((b) => b.name), ['s', 'ok'], what);
+    } else {
+      assert.deepEqual(r.backends.map((b) => b.name), ['ok'], what);
+      assert.equal(r.skipped.length, 1, what);
+      assert.equal(r.skipped[0]!.key, 'services.s', what);
+      assert.match(r.skipped[0]!.reason, reason, `${what}: ${r.skipped[0]!.reason}`);
+    }
+  }
+});
+
+test('names that are not one visible word are shown quoted: a skipped reason is one line (fuzz regressions)', () => {
+  const r = fileLayout({ services: { '\n    server evil 6.6.6.6:1a': {} }, '!"': '' }, { source: 'file' });
+  assert.deepEqual(r.skipped.map((s) => s.key).sort(), ['!"', 'services."\\n    server evil 6.6.6.6:1a"']);
+  for (const s of r.skipped) {
+    assert.doesNotMatch(s.reason, /\n/);
+    assert.ok(s.reason.includes(s.key), s.reason);
+  }
+});

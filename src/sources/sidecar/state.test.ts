@@ -146,3 +146,7 @@ test('bodies: empty and malformed text are errors that say so', () => {
   assert.throws(() => parseJsonBody('{"State":'), /the body is not JSON/);
   assert.deepEqual(parseJsonBody('{"a":1}'), { a: 1 });
 });
+
+test('a body that is not JSON is refused with a one-line reason, whatever it holds (fuzz regression)', () => {
+  assert.throws(() => parseJsonBody('\n    server evil 6.6.6.6:1'), (e: unknown) => e instanceof SidecarStateError && /^the body is not JSON/.test(e.message) && !e.message.includes('\n'));
+});

@@ -120,3 +120,45 @@ test('absent options are empty', () => {
   assert.deepEqual(parseListenOptions(undefined), { lines: [] });
   assert.deepEqual(parseServerOptions(null), []);
 });
+
+// Regression cases found by the fuzz suite (e2e/fuzz-zookeeper.test.ts, docs/fuzzing.md): each
+// passed the allow-list and `haproxy -c` refused it (2.6.12; 3.0 agrees), blocking every change.
+// [server_options, the service's mode, reason]
+const REFUSED_SERVERS: [string[], 'http' | 'tcp', RegExp][] = [
+  [['ssl'], 'tcp', /ssl verifies the server's certificate: add "ca-file @system-ca" \(or "verify none"\)/],
+  [['check check-ssl'], 'http', /ca-file/],
+  [['ssl verify required'], 'http', /ca-file/],
+  [['agent-check', 'rise 895', 'downinter 18733'], 'tcp', /agent-check needs agent-port/],
+  [['proto h1'], 'tcp', /proto h1 needs mode http/],
+  [['proto h2'], 'tcp', /proto h2 needs mode http/],
+  [['ssl verify none ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.0'], 'http', /ssl-min-ver TLSv1.3 is above ssl-max-ver TLSv1.0/],
+  [['init-addr libc,none', 'check-alpn http/1.1', 'downinter 9747d'], 'tcp', /downinter needs a time above 0 of at most 24d/],
+  [['check inter 0'], 'tcp', /inter needs a time above 0/],
+  [['fastinter 0ms'], 'tcp', /fastinter needs a time above 0/],
+  [['slowstart 25d'], 'tcp', /slowstart needs a time of at most 24d/],
+  [['inter 2147483648'], 'tcp', /inter needs a time/],
+];
+const KEPT_SERVERS: [string[], 'http' | 'tcp'][] = [
+  [['ssl verify none'], 'tcp'],
+  [['ssl ca-file @system-ca'], 'tcp'],
+  [['check-ssl verify required ca-file @system-ca'], 'tcp'],
+  [['agent-check agent-port 9999'], 'tcp'],
+  [['proto h2'], 'http'],
+  [['check inter 1us slowstart 0 inter 2147483647'], 'tcp'],
+  [['check inter 24d'], 'tcp'],
+  [['ssl verify required', 'verify none'], 'tcp'],
+];
+
+test('server keyword combinations HAProxy refuses are rejected; their neighbours pass (fuzz regressions)', () => {
+  for (const [opts, mode, reason] of REFUSED_SERVERS) assert.throws(() => parseServerOptions(opts, mode), (e: unknown) => e instanceof OptionError && reason.test(e.message), `${opts.join(' | ')} (${mode})`);
+  for (const [opts, mode] of KEPT_SERVERS) assert.doesNotThrow(() => parseServerOptions(opts, mode), `${opts.join(' | ')} (${mode})`);
+});
+
+test('listen timeouts are bounded by HAProxy\'s 24.8-day timers (fuzz regression)', () => {
+  for (const bad of ['timeout connect 597h', 'timeout tunnel 7681h', 'timeout client 25d', 'timeout server 2147483648']) {
+    assert.throws(() => parseListenOptions([bad]), /needs a time of at most 24d/, bad);
+  }
+  for (const ok of ['timeout connect 0', 'timeout tunnel 24d', 'timeout client 2147483647', 'timeout server 596h', 'timeout check 999999999us']) {
+    assert.deepEqual(parseListenOptions([ok]).lines, [ok], ok);
+  }
+});

@@ -36,7 +36,7 @@ const TIME_UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, '': 1, s: 1000,
 
 /** A time HAProxy takes: a number with an optional unit (default ms), at most ~24.8 days; `positive`: not 0 (check intervals). */
 function timeArg(what: string, value: string | undefined, positive = false): string {
-  const m = value === undefined ? null : /^(\d{1,9})(us|ms|s|m|h|d)?$/.exec(value);
+  const m = value === undefined ? null : /^(\d{1,10})(us|ms|s|m|h|d)?$/.exec(value);
   const n = m ? Number(m[1]) : NaN;
   if (!m || n * TIME_UNIT_MS[m[2] ?? '']! > MAX_TIMER_MS || (positive && n === 0)) {
     throw new OptionError(`${what} needs a time ${positive ? 'above 0 ' : ''}of at most 24d (e.g. 5s, 500ms)${value === undefined ? '' : `, not ${show(value)}`}`);

@@ -206,3 +206,23 @@ test('server names: ProxyMgr address:port, shortened with a hash past 63 charact
   assert.ok(n.length <= 63 && n.endsWith(':8080'), n);
   assert.notEqual(n, serverName(`${'a'.repeat(60)}.example.org`, 8080));
 });
+
+test('data that is not JSON is skipped with a one-line reason, whatever it holds (fuzz regression)', () => {
+  // Node's JSON.parse message quotes the input, newline and all.
+  const r = proxymgrLayout([{ parent: P, name: 'a', data: '\n    server evil 6.6.6.6:1' }], opts);
+  assert.deepEqual(r.backends, []);
+  assert.equal(r.skipped.length, 1);
+  assert.match(r.skipped[0]!.reason, /^\/service_config\/a: data is not JSON/);
+  assert.doesNotMatch(r.skipped[0]!.reason, /\n/);
+});
+
+test('server_options HAProxy refuses in the mode the listen_options set skip the service (fuzz regression)', () => {
+  const node = (listen: string[], server: string[]): ServiceNode => ({
+    parent: P,
+    name: 'testservice',
+    data: blob({ type: 'campanjazk', path: '/', port: 1024, listen_options: listen, server_options: server }),
+    watcher: { children: { '0.0.0.0': {} } },
+  });
+  assert.match(layoutService(node([], ['proto h1']), opts).skipped[0]!.reason, /proto h1 needs mode http; service skipped/);
+  assert.equal(layoutService(node(['mode http'], ['proto h1']), opts).backend?.name, 'testservice');
+});
