@@ -10,7 +10,7 @@ import {
   absPath, bindAddr, bool, controlAddr, duration, hostPort, int, list, oneOf, port, portOrZero, scalar, str,
   type Parser,
 } from './parse.js';
-import { validFilePath, validName, validUri } from '../state/validate.js';
+import { validFilePath, validIp, validName, validUri } from '../state/validate.js';
 
 export interface EnvRow<T> {
   /** yaml path (dotted) that sets the same value; the env var wins over it. */
@@ -30,6 +30,12 @@ const filePath: Parser<string> = (raw, what) => validFilePath(what, scalar(raw, 
 const demo = oneOf('auto', 'on', 'off', '1', '0', 'true', 'false');
 const strList: Parser<string[]> = (raw) => list(raw);
 const name: Parser<string> = (raw, what) => validName(what, scalar(raw, what));
+/** A service's listen address: HAProxy resolves a name in `bind` once, at parse time, and refuses the config when it cannot, so only IPs. */
+const serviceBind: Parser<{ address: string; port: number }> = (raw, what) => {
+  const b = bindAddr(raw, what);
+  if (b.address !== '') validIp(what, b.address);
+  return b;
+};
 
 export const ENV_TABLE = {
   PILOT_CONFIG: row({ default: '/etc/haproxy-pilot/pilot.yaml', meaning: 'yaml settings file; the default path is read only when it exists', parse: absPath }),
@@ -102,7 +108,7 @@ export const SERVICE_FAMILY = {
   prefix: 'SERVICE_',
   yaml: 'services',
   options: {
-    BIND: row({ yaml: 'bind', meaning: 'listen address: `127.0.0.1:8081`, `:8081` or `8081` (required)', parse: bindAddr }),
+    BIND: row({ yaml: 'bind', meaning: 'listen address: `127.0.0.1:8081`, `[::1]:8081`, `:8081` or `8081` (required; an IP address, not a name)', parse: serviceBind }),
     MODE: row({ yaml: 'mode', default: 'http', meaning: 'http or tcp', parse: oneOf('http', 'tcp') }),
     SERVERS: row({ yaml: 'servers', meaning: 'static servers `host:port,host:port`', parse: (raw, what) => list(raw).map((s) => hostPort(s, what)) }),
     DNS: row({ yaml: 'dns', meaning: 'or one DNS name `name:port` resolved at run time (server-template)', parse: hostPort }),

@@ -312,3 +312,13 @@ test('a variable name that is not one visible word is shown quoted: each problem
     for (const l of lines) assert.match(l, /^"(RESOLVER|SERVICE|PROGRAM)_[^"]*"/, JSON.stringify(l));
   }
 });
+
+test('a service binds an IP address: HAProxy refuses a name it cannot resolve at parse time (fuzz regression)', () => {
+  for (const bind of ['sq5b5:12127', 'localhost:8081', 'web.example.org:80']) {
+    const lines = errorsOf({ SERVICE_WEB_BIND: bind, SERVICE_WEB_SERVERS: '10.0.0.1:80' });
+    assert.ok(lines.some((l) => l.startsWith('SERVICE_WEB_BIND:') && /is not an IP address/.test(l)), `${bind}: ${lines.join(' | ')}`);
+  }
+  for (const [bind, address] of [['127.0.0.1:8081', '127.0.0.1'], ['[::1]:8081', '::1'], [':8081', ''], ['*:8081', ''], ['8081', '']] as const) {
+    assert.equal(load({ SERVICE_WEB_BIND: bind, SERVICE_WEB_SERVERS: '10.0.0.1:80' }).services[0]!.bind.address, address, bind);
+  }
+});

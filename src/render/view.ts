@@ -109,7 +109,7 @@ function serviceView(s: ServiceSpec, config: PilotConfig) {
   return {
     name: validName(what, s.name),
     origin: validRawLine(what, s.origin),
-    bind: bindText({ address: s.bind.address === '' ? '' : validHost(what, s.bind.address), port: validPort(what, s.bind.port) }),
+    bind: bindText({ address: s.bind.address === '' ? '' : validIp(what, s.bind.address), port: validPort(what, s.bind.port) }),
     mode: s.mode,
     logOption: logOption(config, s.mode),
     idleClose: idleClose(config, s.mode),

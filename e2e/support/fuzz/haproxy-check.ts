@@ -81,7 +81,10 @@ export class HaproxyChecker {
       return { ok: false, message: err.message.split(stage.dir).join('<stage>'), output: output.split(stage.dir).join('<stage>') };
     } finally {
       this.ms += Date.now() - started;
-      if (process.env.FUZZ_DEBUG) process.stderr.write(`check ${Date.now() - started} ms, ${set.text.length} chars, ${Object.keys(set.files).length} files\n`);
+      if (process.env.FUZZ_DEBUG) {
+        process.stderr.write(`check ${Date.now() - started} ms, ${set.text.length} chars, ${Object.keys(set.files).length} files\n`);
+        if (Date.now() - started > 1000) (await import('node:fs')).writeFileSync(`${tmpdir()}/fuzz-slow-check.cfg`, set.text);
+      }
       await rm(stage.dir, { recursive: true, force: true });
       this.free.push(generations);
     }

@@ -96,6 +96,8 @@ export function expectFrom(f: RenderFacts): Expectation {
   walk({ global: config.global, defaults: config.defaults, stats: config.stats, resolvers: config.resolvers, services: config.services, runDir: config.haproxy.runDir }, '', words, unclean, 'config');
   walk(backends, '', words, unclean, 'backends');
   words.add(`${config.haproxy.runDir}/server-state`);
+  // A service's TLS SNI is its Host header without the port.
+  for (const s of config.services) if (s.hostHeader !== undefined) words.add(s.hostHeader.replace(/:\d+$/, ''));
   const password = f.statsPassword;
   if (password !== undefined) words.add(`${config.stats.user}:${password}`);
   if (f.demo) {

@@ -12,6 +12,9 @@ import { demoPorts } from '../../../src/demo/program.js';
 import { mergeSnapshots, type DesiredState } from '../../../src/state/merge.js';
 import type { Snapshot } from '../../../src/sources/source.js';
 import { checkRender, expectFrom, type Expectation } from './oracle.js';
+import { memoizeHandlebarsCompile } from './handlebars-memo.js';
+
+memoizeHandlebarsCompile();
 
 let prometheus: boolean | undefined;
 /** Whether the installed HAProxy has the Prometheus exporter (the stats frontend then uses it). */
