@@ -108,7 +108,7 @@ const WATCHERS: Record<string, fc.Arbitrary<WatcherData | undefined>> = {
   ),
 };
 const NO_WATCHER = fc.constant(undefined);
-const watcherFor = (blob: Record<string, unknown>): fc.Arbitrary<WatcherData | undefined> => (typeof blob.type === 'string' ? WATCHERS[blob.type] : undefined) ?? NO_WATCHER;
+const watcherFor = (blob: Record<string, unknown>): fc.Arbitrary<WatcherData | undefined> => (typeof blob.type === 'string' && Object.hasOwn(WATCHERS, blob.type) ? WATCHERS[blob.type] : undefined) ?? NO_WATCHER;
 
 const node: fc.Arbitrary<ServiceNode> = fc.oneof(
   {

@@ -16,6 +16,7 @@ import type { LayoutResult } from '../../../src/state/layout.js';
 import type { Snapshot } from '../../../src/sources/source.js';
 import type { Builder } from '../../../src/candidate.js';
 import { shownKey } from '../../../src/state/validate.js';
+import { portOwner } from '../../../src/state/reserved.js';
 import { builderFor, load, render, stringsIn } from './pipeline.js';
 import { shapeOf } from './oracle.js';
 import type { Family, Outcome } from './run.js';
@@ -58,6 +59,8 @@ export function layoutFamily<T>(o: LayoutFamilyOptions<T>): Family<T> {
     name: o.name,
     arbitrary: o.arbitrary,
     batchSize: o.batchSize,
+    mergeRenders: true,
+    reservedPort: (port) => portOwner(builder.reserved, { address: '', port }) !== undefined,
     async run(value): Promise<Outcome> {
       let result: LayoutResult;
       try {

@@ -25,6 +25,9 @@ export const FUZZ_VALID_RUNS = Number(process.env.FUZZ_VALID_RUNS ?? Math.ceil(F
 /** FUZZ_SEED, or a new one per process (printed with every report). */
 export const FUZZ_SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
 
+/** FUZZ_SHOW=<run>: print that run's value and its render (with FUZZ_SEED and FUZZ_RUNS of a report). */
+const SHOW = process.env.FUZZ_SHOW === undefined ? undefined : Number(process.env.FUZZ_SHOW);
+
 /** A piece of a shared candidate: one value's snapshot. */
 export interface Unit {
   snapshot: Snapshot;
@@ -48,7 +51,9 @@ export interface Family<T> {
   batch?(snapshots: Snapshot[]): Promise<CheckSet>;
   /** Backends per shared candidate (default 300). */
   batchSize?: number;
-  /** Whole renders can be merged into shared candidates (mergeRenders): the environment families. */
+  /** Ports merge leaves out (the configuration's own): never given to another value in a shared candidate. */
+  reservedPort?(port: number): boolean;
+  /** Whole renders can be merged into shared candidates (mergeRenders) to check the render shapes. */
   mergeRenders?: boolean;
 }
 
@@ -73,6 +78,8 @@ interface Failure {
 }
 
 const MAX_FAILURES = 40;
+/** Time allowed to shrink one failure (each step is a `haproxy -c`). */
+const SHRINK_MS = 60_000;
 /** Renders per merged candidate. */
 const MERGE_SIZE = 40;
 
@@ -133,6 +140,10 @@ export async function fuzzFamily<T>(family: Family<T>, checker: HaproxyChecker, 
   const property = fc.asyncProperty(family.arbitrary, async (value) => {
     const i = index++;
     const out = await family.run(value);
+    if (SHOW === i) {
+      process.stderr.write(`FUZZ_SHOW ${family.name} run ${i}:\n${fc.stringify(value)}\n`);
+      if (out.render) process.stderr.write(`--- its render\n${out.render.set().text}\n`);
+    }
     if (!recording) return;
     report.accepted += out.accepted;
     report.skipped += out.skipped;
@@ -161,12 +172,14 @@ export async function fuzzFamily<T>(family: Family<T>, checker: HaproxyChecker, 
     if (failures.length < MAX_FAILURES && !failures.some((f) => f.index === index)) failures.push({ index, message });
   };
   if (family.mergeRenders) {
-    // Renders of one global section are merged (each value's own defaults and renamed proxies)
-    // into shared candidates; a failing one is bisected down to the value.
+    // The renders picked for their shapes: those of one global section are merged (each value's
+    // own defaults and renamed proxies) into shared candidates; a failing one is bisected down to
+    // the value.
     const byGlobal = new Map<string, { index: number; text: string; files: Readonly<Record<string, string>> }[]>();
     for (const { index, set } of shapes.values()) {
       const { text, files } = set();
-      const key = globalOf(text);
+      // A render with files (certificates) is checked alone: merged, two files of one name would hide one.
+      const key = Object.keys(files).length > 0 ? `files ${index}` : globalOf(text);
       byGlobal.set(key, [...(byGlobal.get(key) ?? []), { index, text, files }]);
     }
     const groups = [...byGlobal.values()].flatMap((g) => chunk(g, MERGE_SIZE));
@@ -189,7 +202,7 @@ export async function fuzzFamily<T>(family: Family<T>, checker: HaproxyChecker, 
     });
   }
   if (family.batch) {
-    const batches = pack(units, family.batchSize ?? 300);
+    const batches = pack(units, family.batchSize ?? 300, family.reservedPort ?? (() => false));
     report.batches = batches.length;
     const narrow = async (batch: { index: number; unit: Unit }[]): Promise<void> => {
       if (batch.length === 0 || failures.length >= MAX_FAILURES) return;
@@ -214,15 +227,23 @@ export async function fuzzFamily<T>(family: Family<T>, checker: HaproxyChecker, 
   const kinds = new Map<string, Failure>();
   for (const f of failures) if (!kinds.has(kindOf(f.message))) kinds.set(kindOf(f.message), f);
   for (const [kind, f] of [...kinds.entries()].slice(0, 8)) {
-    // Shrinks keep failing the same way (another refusal is another finding, not this one).
+    // Shrinks keep failing the same way (another refusal is another finding, not this one). The
+    // replayed value comes first; when it passes alone (it failed only in a shared candidate),
+    // fast-check would go on through the remaining runs: those are not checked.
+    let first = true;
+    let alone = true;
     const shrink = fc.asyncProperty(family.arbitrary, async (value) => {
+      const replayed = first;
+      first = false;
+      if (!replayed && !alone) return true;
       const out = await family.run(value);
       if (!out.render) return true;
       const r = await checker.check(out.render.set());
       if (!r.ok && kindOf(r.message) === kind) throw new Error(r.message);
+      if (replayed) alone = false;
       return true;
     });
-    const d = await fc.check(shrink, { numRuns: runs, seed, path: String(f.index) });
+    const d = await fc.check(shrink, { numRuns: runs, seed, path: String(f.index), interruptAfterTimeLimit: SHRINK_MS, markInterruptAsFailure: false });
     const shown = d.failed ? fc.stringify(d.counterexample?.[0]) : '(its own candidate passes: it fails only together with other values)';
     report.failures.push(
       `haproxy -c refused an accepted value (run ${f.index}): ${f.message}\n  shrunk: ${shown}\n  ${d.failed ? `haproxy: ${(d.errorInstance as Error | undefined)?.message ?? ''}\n  ` : ''}reproduce: ${reproduce(family.name, seed, runs, d.failed ? d.counterexamplePath ?? String(f.index) : String(f.index))}`,
@@ -246,7 +267,7 @@ function kindOf(message: string): string {
  * `dup<n>.pem`) so that merge keeps every entry: each distinct value is still checked as it is,
  * in the first candidate that holds it.
  */
-function pack(units: { index: number; unit: Unit }[], size: number): { index: number; unit: Unit }[][] {
+function pack(units: { index: number; unit: Unit }[], size: number, reserved: (port: number) => boolean): { index: number; unit: Unit }[][] {
   const bins: { index: number; unit: Unit }[][] = [];
   let bin: { index: number; unit: Unit }[] = [];
   let names = new Set<string>();
@@ -274,7 +295,8 @@ function pack(units: { index: number; unit: Unit }[], size: number): { index: nu
       while (names.has(name)) name = `${b.name.slice(0, 55)}_${n++}`;
       names.add(name);
       let route = b.route;
-      if (route?.port !== undefined) {
+      // A reserved port stays: merge leaves the backend out, as in the value's own render.
+      if (route?.port !== undefined && !reserved(route.port)) {
         if (ports.has(route.port)) route = { ...route, port: freshPort() };
         ports.add(route.port!);
       }

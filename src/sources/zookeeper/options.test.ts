@@ -162,3 +162,21 @@ test('listen timeouts are bounded by HAProxy\'s 24.8-day timers (fuzz regression
     assert.deepEqual(parseListenOptions([ok]).lines, [ok], ok);
   }
 });
+
+test('http-check send comes before any other http-check rule (fuzz regression)', () => {
+  // Shrunk from a batch: HAProxy refused "unable to add http-check send rule at step 2 (missing connect rule)".
+  for (const bad of [
+    ['option httpchk', 'http-check expect string -.z_-.4', 'http-check send meth GET uri /2e-7f2-8-k17 ver HTTP/1.1'],
+    ['http-check send meth GET', 'http-check send meth HEAD'],
+    ['option httpchk GET /x', 'http-check expect status 200', 'http-check send meth HEAD'],
+  ]) {
+    assert.throws(() => parseListenOptions(bad), /http-check send must come before any other http-check send or expect/, bad.join(' | '));
+  }
+  for (const ok of [
+    ['option httpchk', 'http-check send meth GET', 'http-check expect status 200', 'http-check expect string ok'],
+    ['http-check expect status 200', 'http-check send-state', 'http-check disable-on-404'],
+    ['option httpchk GET /x', 'http-check send meth HEAD'],
+  ]) {
+    assert.doesNotThrow(() => parseListenOptions(ok), ok.join(' | '));
+  }
+});

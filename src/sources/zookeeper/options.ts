@@ -214,6 +214,7 @@ export function parseListenOptions(raw: unknown): ListenOptions {
   if (!Array.isArray(raw)) throw new OptionError('listen_options is not an array of lines');
   if (raw.length > MAX_LINES) throw new OptionError(`listen_options has more than ${MAX_LINES} lines`);
   const out: ListenOptions = { lines: [] };
+  let checkRules = 0;
   raw.forEach((entry: unknown, i) => {
     const what = `listen_options[${i}]`;
     const toks = tokens(entry, what);
@@ -227,11 +228,19 @@ export function parseListenOptions(raw: unknown): ListenOptions {
     }
     const parser = Object.prototype.hasOwnProperty.call(LISTEN_DIRECTIVES, directive) ? LISTEN_DIRECTIVES[directive] : undefined;
     if (parser === undefined) throw new OptionError(`${what} ${show(entry as string)}: directive ${show(directive)} is not on the allow-list`);
+    let line: string[];
     try {
-      out.lines.push(parser(args, entry as string).join(' '));
+      line = parser(args, entry as string);
     } catch (err) {
       throw new OptionError(`${what} ${err instanceof Error ? err.message : String(err)}`);
     }
+    // HAProxy's http-check rules run in order: a `send` after another send or expect would need
+    // a `connect` rule before it (not on the allow-list), and HAProxy refuses the config.
+    if (line[0] === 'http-check' && (line[1] === 'send' || line[1] === 'expect')) {
+      if (line[1] === 'send' && checkRules > 0) throw new OptionError(`${what} ${show(entry as string)}: http-check send must come before any other http-check send or expect`);
+      checkRules++;
+    }
+    out.lines.push(line.join(' '));
   });
   return out;
 }
