@@ -60,7 +60,7 @@ export function layoutFamily<T>(o: LayoutFamilyOptions<T>): Family<T> {
     arbitrary: o.arbitrary,
     batchSize: o.batchSize,
     mergeRenders: true,
-    reservedPort: (port) => portOwner(builder.reserved, { address: '', port }) !== undefined,
+    reservedPort: (port, address) => portOwner(builder.reserved, { address, port }) !== undefined,
     async run(value): Promise<Outcome> {
       let result: LayoutResult;
       try {

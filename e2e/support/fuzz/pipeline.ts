@@ -4,6 +4,7 @@
  * the demo's ports), mergeSnapshots, build. Each render is checked against the oracle.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { isPilotError } from '../../../src/errors.js';
 import { loadConfig } from '../../../src/config/load.js';
 import type { PilotConfig } from '../../../src/config/types.js';
@@ -41,6 +42,8 @@ export function load(env: Record<string, string | undefined>, fs: FileSystem = {
   return loadConfig({
     env,
     readFile: (p) => {
+      // The open files limit is the machine's own (HAPROXY_MAXCONN is checked against it).
+      if (p === '/proc/self/limits' && !(p in files)) return readFileSync(p, 'utf8');
       if (!(p in files)) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
       return files[p]!;
     },

@@ -52,7 +52,7 @@ export interface Family<T> {
   /** Backends per shared candidate (default 300). */
   batchSize?: number;
   /** Ports merge leaves out (the configuration's own): never given to another value in a shared candidate. */
-  reservedPort?(port: number): boolean;
+  reservedPort?(port: number, address: string): boolean;
   /** Whole renders can be merged into shared candidates (mergeRenders) to check the render shapes. */
   mergeRenders?: boolean;
 }
@@ -267,7 +267,7 @@ function kindOf(message: string): string {
  * `dup<n>.pem`) so that merge keeps every entry: each distinct value is still checked as it is,
  * in the first candidate that holds it.
  */
-function pack(units: { index: number; unit: Unit }[], size: number, reserved: (port: number) => boolean): { index: number; unit: Unit }[][] {
+function pack(units: { index: number; unit: Unit }[], size: number, reserved: (port: number, address: string) => boolean): { index: number; unit: Unit }[][] {
   const bins: { index: number; unit: Unit }[][] = [];
   let bin: { index: number; unit: Unit }[] = [];
   let names = new Set<string>();
@@ -296,7 +296,7 @@ function pack(units: { index: number; unit: Unit }[], size: number, reserved: (p
       names.add(name);
       let route = b.route;
       // A reserved port stays: merge leaves the backend out, as in the value's own render.
-      if (route?.port !== undefined && !reserved(route.port)) {
+      if (route?.port !== undefined && !reserved(route.port, route.bindAddress ?? '')) {
         if (ports.has(route.port)) route = { ...route, port: freshPort() };
         ports.add(route.port!);
       }
