@@ -10,6 +10,7 @@
  *  3. each kind of failure is replayed (seed + path) and shrunk by fast-check with `haproxy -c`
  *     on the value's own candidate, so the report gives the smallest value HAProxy refuses.
  */
+import { relative } from 'node:path';
 import fc from 'fast-check';
 import { configSections } from '../../../src/haproxy/config-words.js';
 import type { Snapshot } from '../../../src/sources/source.js';
@@ -121,8 +122,11 @@ export function mergeRenders(texts: readonly string[]): string {
   return out.join('\n');
 }
 
+/** The test file this process runs (node --test runs each file in a process of its own). */
+const TEST_FILE = process.argv[1] && /\.test\.js$/.test(process.argv[1]) ? relative(process.cwd(), process.argv[1]) : 'dist/e2e/<file>.test.js';
+
 export function reproduce(family: string, seed: number, runs: number, path?: string): string {
-  return `FUZZ_SEED=${seed} FUZZ_RUNS=${runs}${path === undefined ? '' : ` (fast-check path ${path})`} node --test dist/e2e/<file>.test.js  # family ${family}`;
+  return `FUZZ_SEED=${seed} FUZZ_RUNS=${runs} node --test ${TEST_FILE}  # family ${family}${path === undefined ? '' : `, fast-check path ${path}`}`;
 }
 
 export async function fuzzFamily<T>(family: Family<T>, checker: HaproxyChecker, runs = FUZZ_RUNS, seed = FUZZ_SEED): Promise<Report> {
