@@ -24,6 +24,7 @@ import { parseSidecarArgs, type SidecarArgs } from './sources/sidecar/settings.j
 import { createGenerations } from './apply/generations.js';
 import { healthcheck } from './control/healthcheck.js';
 import { VERSION } from './version.js';
+import { defaultRunDirProbe, runDirFallback } from './run/run-dir.js';
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
@@ -51,6 +52,7 @@ export function readConfig(env: CliIo['env'], flags: SidecarArgs = { rest: [] })
     env,
     readFile: (path: string) => readFileSync(path, 'utf8'),
     fileExists: (path: string) => existsSync(path),
+    runDirFallback: (dir) => runDirFallback(dir, defaultRunDirProbe(env)),
     // haproxy-api's own flags, so `haproxy-pilot -F sidecar:7777` runs like `haproxy-api -F …`.
     flags: {
       ...(flags.follow !== undefined ? { HAPROXY_API_FOLLOW: { value: flags.follow, flag: '-F' } } : {}),

@@ -128,6 +128,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
 
     // Sources, and the listeners they and the control server answer on, before anything runs.
     for (const note of config.notes) log.info(note);
+    for (const warning of config.warnings) log.warn(warning);
     sources = await createSources(config.sources.configured, { log });
     const specs: ListenerSpec[] = sources.flatMap((s) => (s.listener ? [{ ...s.listener, owner: `source ${s.name}` }] : []));
     if (!config.control.disabled) specs.unshift({ host: config.control.host, port: config.control.port, routes: controlRoutes(window()), owner: 'PILOT_CONTROL_ADDR' });
