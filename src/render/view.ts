@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { PilotError } from '../errors.js';
 import type { PilotConfig, ResolverSpec, ServiceSpec } from '../config/types.js';
 import type { DiscoveredBackend, DiscoveredServer } from '../state/model.js';
+import { templateEnv } from './env-values.js';
 import {
   showValue, validConfigPath, validFilePath, validHost, validHostPort, validIp, validName, validPath, validPort, validRawLine, validSecret, validServerName, validUri,
 } from '../state/validate.js';
@@ -227,9 +228,11 @@ export function buildView(input: RenderInput) {
   const g = config.global;
   const d = config.defaults;
   const runDir = validFilePath('PILOT_RUN_DIR', config.haproxy.runDir);
+  // Values with a control character stay out of reach of the output (env-values.ts).
+  const env = templateEnv(config.env);
   const view = {
-    env: config.env,
-    config,
+    env,
+    config: { ...config, env },
     keys: input.keys,
     certsDir,
     hasPrometheus: input.hasPrometheus,
