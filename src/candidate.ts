@@ -12,7 +12,7 @@ import { reservedBy, type PortUse, type Reserved } from './state/reserved.js';
 import { PilotError } from './errors.js';
 import { validName } from './state/validate.js';
 import { liftProgramSections } from './supervise/program-sections.js';
-import { loadTemplates, renderConfig } from './render/render.js';
+import { loadTemplates, originOf, renderConfigMapped } from './render/render.js';
 import { demoProgram, type DemoPorts } from './demo/program.js';
 
 export interface Settings {
@@ -29,6 +29,25 @@ export interface Candidate extends ApplyCandidate {
   programs: ProgramSpec[];
   /** What lifting left out of the operator's `program` sections. */
   warnings: string[];
+  /**
+   * What wrote line `line` (1-based) of `text`: a template file and its line, the operator's
+   * config, or a yaml key (haproxy.global / haproxy.defaults lines) — for messages about a line
+   * `haproxy -c` refused.
+   */
+  origin?(line: number): LineOrigin | undefined;
+}
+
+export interface LineOrigin {
+  file: string;
+  line?: number;
+  /** A yaml key (`haproxy.global[1]`) when the line is one of pilot.yaml's raw lines. */
+  key?: string;
+}
+
+/** `templates/partials/defaults.hbs:6`, `haproxy.global[1] in the yaml file (PILOT_CONFIG)`. */
+export function describeOrigin(o: LineOrigin): string {
+  if (o.key !== undefined) return `${o.key} in ${o.file}`;
+  return o.line === undefined ? o.file : `${o.file}:${o.line}`;
 }
 
 /** The folder, relative to the generation, that certificates from the stores go to. */
@@ -63,7 +82,7 @@ export function createBuilder(settings: Settings): Builder {
       if (config.haproxy.userConfig) return fromUserConfig(config.haproxy.userConfig, config.env, ownPrograms);
       for (const name of Object.keys(desired.files)) validName('certificate file name', name.slice(CERTS_DIR.length + 1));
       const hasCerts = Object.keys(desired.files).length > 0;
-      const text = renderConfig(templates, {
+      const rendered = renderConfigMapped(templates, {
         config: templateConfig,
         backends: desired.backends,
         keys: desired.keys,
@@ -72,7 +91,16 @@ export function createBuilder(settings: Settings): Builder {
         hasPrometheus: settings.hasPrometheus,
         demo: settings.demo,
       });
-      return { text, files: desired.files, backends: desired.backends, programs: ownPrograms, warnings: [] };
+      const origin = (line: number): LineOrigin | undefined => {
+        // pilot.yaml's raw lines are printed as they are: name their key rather than the partial.
+        const text = rendered.text.split('\n')[line - 1]?.trim();
+        for (const [key, lines] of [['haproxy.global', config.global.extraGlobal], ['haproxy.defaults', config.defaults.extraDefaults]] as const) {
+          const i = lines.findIndex((l) => l.trim() === text);
+          if (text && i >= 0) return { file: 'the yaml file (PILOT_CONFIG)', key: `${key}[${i}]` };
+        }
+        return originOf(templates, rendered, line);
+      };
+      return { text: rendered.text, files: desired.files, backends: desired.backends, programs: ownPrograms, warnings: [], origin };
     },
   };
 }
@@ -86,5 +114,6 @@ async function fromUserConfig(path: string, env: Readonly<Record<string, string>
     throw new PilotError('E_CONFIG', `HAPROXY_CONFIG: cannot read ${path}`, { cause: err });
   }
   const lifted = liftProgramSections(text, path, env);
-  return { text: lifted.config, files: {}, backends: [], programs: [...ownPrograms, ...lifted.programs], warnings: lifted.warnings };
+  // Lifting keeps every line where it was: line n is line n of the operator's file.
+  return { text: lifted.config, files: {}, backends: [], programs: [...ownPrograms, ...lifted.programs], warnings: lifted.warnings, origin: (line) => ({ file: path, line }) };
 }

@@ -1,4 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 
 export type { Logger };
 export type LogFormat = 'json' | 'pretty';
@@ -18,7 +19,13 @@ export interface LogOptions {
  */
 export function createLogger(options: LogOptions): Logger {
   const base = { name: 'haproxy-pilot' };
-  if (options.destination) return pino({ level: options.level, base }, options.destination);
+  if (options.destination) {
+    const dest = options.destination;
+    if (options.format !== 'pretty') return pino({ level: options.level, base }, dest);
+    // Formatted in-process and written at once (render, check and plan log to stderr).
+    const pretty = prettyFactory({ colorize: false });
+    return pino({ level: options.level, base }, { write: (line: string) => void dest.write(pretty(line)) });
+  }
   if (options.format === 'pretty') {
     return pino({
       level: options.level,

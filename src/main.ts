@@ -23,6 +23,7 @@ const code = await runCli(process.argv.slice(2), {
   env: process.env,
   stdout: process.stdout,
   stderr: process.stderr,
+  stdinTTY: process.stdin.isTTY === true,
   onFatal: (handler) => (fatal = handler),
 });
 process.exit(code);

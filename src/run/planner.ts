@@ -1,0 +1,93 @@
+/**
+ * POST /plan, behind `haproxy-pilot plan`: the candidate the running pilot would build now —
+ * from its sources' latest snapshots (or a snapshot file given in the request) with the settings
+ * as SIGHUP would read them — and what applying it would take, applying nothing: no file is
+ * written, no password generated, nothing sent to HAProxy.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import type { PilotConfig } from '../config/types.js';
+import { createBuilder, type Builder, type Candidate } from '../candidate.js';
+import { mergeSnapshots } from '../state/merge.js';
+import type { Snapshot } from '../sources/source.js';
+import { dryRunPlan, type Installed } from '../apply/dry-run.js';
+import type { ApplyKind } from '../apply/transaction.js';
+import { parseDiscoveryFile } from '../sources/file/transport.js';
+import { fileLayout, flattenKeys } from '../sources/file/layout.js';
+import { snapshotOf } from '../sources/common.js';
+import { describeError, isPilotError, PilotError } from '../errors.js';
+
+export interface PlanRequest {
+  /** A discovery file (DISCOVERY_FILE's yaml or json) that stands for what every source says. */
+  snapshot?: { name: string; text: string };
+}
+
+export interface PlanAnswer {
+  ok: boolean;
+  /** The running config (<run dir>/haproxy.cfg) and its path. */
+  running?: { path: string; text: string };
+  candidate?: { text: string };
+  plan?: { kind: ApplyKind; reason?: string; commands: string[] };
+  /** Discovered entries the candidate leaves out, and why. */
+  excluded?: { source: string; entry: string; reason: string }[];
+  warnings?: string[];
+  error?: { code: string; message: string };
+}
+
+export interface PlannerDeps {
+  log: Logger;
+  reloadConfig(): PilotConfig;
+  /** The builder in force. */
+  builder(): Builder;
+  snapshots(): Iterable<Snapshot>;
+  /** What HAProxy runs now, and the transaction's own verdict (authoritative for the kind). */
+  installed(): Installed;
+  transactionPlan(candidate: Candidate): ApplyKind;
+  liveConfig: string;
+  now?: () => number;
+}
+
+/** The snapshot a discovery file gives, named like the file source's (`file`). */
+export function snapshotFromFile(name: string, text: string, log: Logger, at: number): Snapshot {
+  const { doc, locate } = parseDiscoveryFile(name, text);
+  return snapshotOf('file', at, flattenKeys(doc), fileLayout(doc, { source: 'file', locate }), log);
+}
+
+export function createPlanner(deps: PlannerDeps): (body: Buffer) => Promise<PlanAnswer> {
+  const now = deps.now ?? Date.now;
+  return async (body) => {
+    try {
+      let request: PlanRequest = {};
+      if (body.length > 0) {
+        try {
+          request = JSON.parse(body.toString('utf8')) as PlanRequest;
+        } catch {
+          throw new PilotError('E_CONFIG', 'plan: the request is not JSON');
+        }
+      }
+      const current = deps.builder();
+      const next = deps.reloadConfig();
+      // The password in force stays (a generated one is not generated again).
+      const builder = createBuilder({ ...current.settings, config: next, statsPassword: next.stats.password ?? current.settings.statsPassword });
+      const snapshots = request.snapshot ? [snapshotFromFile(request.snapshot.name, request.snapshot.text, deps.log, now())] : [...deps.snapshots()];
+      const desired = mergeSnapshots(snapshots, builder.reserved);
+      const candidate = await builder.build(desired);
+      const installed = deps.installed();
+      const dry = dryRunPlan(installed, candidate);
+      const kind = deps.transactionPlan(candidate);
+      let reason = dry.kind === 'reload' ? dry.reason : undefined;
+      if (kind === 'reload' && dry.kind !== 'reload') reason = 'an earlier apply failed after runtime API commands reached HAProxy: a reload restores a known state';
+      const running = await readFile(deps.liveConfig, 'utf8').catch(() => installed.text);
+      return {
+        ok: true,
+        running: { path: deps.liveConfig, text: running },
+        candidate: { text: candidate.text },
+        plan: { kind, ...(reason ? { reason } : {}), commands: kind === 'runtime' ? dry.commands : [] },
+        excluded: desired.excluded,
+        warnings: candidate.warnings,
+      };
+    } catch (err) {
+      return { ok: false, error: { code: isPilotError(err) ? err.code : 'E_INTERNAL', message: describeError(err) } };
+    }
+  };
+}
