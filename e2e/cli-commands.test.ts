@@ -97,8 +97,9 @@ test('version prints haproxy-pilot and HAProxy versions', async () => {
   assert.ok(r.stdout.includes(haproxyVersion), r.stdout);
 });
 
-test('an unknown command or an extra argument exits 64 with the usage', async () => {
-  for (const args of [['frobnicate'], ['render', 'extra']]) {
+test('an extra argument or an unknown command after haproxy-api flags exits 64 with the usage', async () => {
+  // (A first argument that is not a command runs as a program of its own: e2e/operator.test.ts.)
+  for (const args of [['render', 'extra'], ['-F', 'sidecar:7777', 'frobnicate'], ['plan', '--out', 'x']]) {
     const r = await runPilotCommand(args, {});
     assert.equal(r.code, 64, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, /usage: haproxy-pilot/);

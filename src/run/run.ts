@@ -234,6 +234,8 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
       stopTimeoutMs: config.haproxy.stopTimeoutMs,
       reloadTimeoutMs: config.haproxy.reloadTimeoutMs,
       log: log.child({ component: 'haproxy' }),
+      // The embedded template logs to stdout: HAProxy's stderr copies of the same events are dropped.
+      logsToStdout: () => !settings.haproxy.userConfig && settings.global.logFormat !== 'none',
     });
     master = m;
     m.exited.then((exit) => end({ kind: 'haproxy', exit }), () => {});

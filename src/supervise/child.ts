@@ -25,8 +25,8 @@ export interface ChildHandle {
 }
 
 export interface SpawnOptions {
-  /** Inherit the parent's stdout/stderr (HAProxy) or pipe them (programs, to prefix lines). */
-  stdio: 'inherit' | 'pipe';
+  /** Inherit the parent's stdout/stderr (HAProxy) or pipe them (programs, to prefix lines); or each its own way. */
+  stdio: 'inherit' | 'pipe' | { stdout: 'inherit' | 'pipe'; stderr: 'inherit' | 'pipe' };
   /** Own process group (setsid), so what is left can be SIGKILLed as a group. */
   detached: boolean;
   uid?: number;
@@ -40,8 +40,8 @@ export type SpawnFn = (file: string, args: readonly string[], options: SpawnOpti
 export const spawnWithExeca: SpawnFn = (file, args, options) => {
   const sub = execa(file, [...args], {
     stdin: 'ignore',
-    stdout: options.stdio,
-    stderr: options.stdio,
+    stdout: typeof options.stdio === 'string' ? options.stdio : options.stdio.stdout,
+    stderr: typeof options.stdio === 'string' ? options.stdio : options.stdio.stderr,
     detached: options.detached,
     // Our own signal-exit hook (haproxy.ts) and stopAll (programs.ts) decide how children end.
     cleanup: false,
@@ -51,7 +51,12 @@ export const spawnWithExeca: SpawnFn = (file, args, options) => {
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
     ...(options.env ? { env: options.env, extendEnv: false } : {}),
   });
-  const exited = sub.then(
+  // The process's exit, not the end of its output: execa's promise also waits for stdout and
+  // stderr to close, which a leftover child holding them can postpone forever.
+  const exitEvent = new Promise<ChildExit>((resolve) => {
+    sub.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const settled = sub.then(
     (r): ChildExit => {
       const signal = (r.signal ?? null) as NodeJS.Signals | null;
       const code = r.exitCode ?? null;
@@ -62,6 +67,8 @@ export const spawnWithExeca: SpawnFn = (file, args, options) => {
     },
     (err: unknown): ChildExit => ({ code: null, signal: null, error: err instanceof Error ? err : new Error(String(err)) }),
   );
+  // A spawn that fails (ENOENT, EACCES…) emits no 'exit': execa's result carries the error.
+  const exited = Promise.race([exitEvent, settled]);
   let done = false;
   void exited.then(() => (done = true));
   const pid = sub.pid;

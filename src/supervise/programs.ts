@@ -182,7 +182,8 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
     if (ranLong) p.streak = 0;
     if (failed) {
       p.streak++;
-      p.lastError = e.error ? e.error.message : e.signal !== null ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+      // execa: "Command failed with ENOENT: /x\nspawn /x ENOENT": its last line says it all.
+      p.lastError = e.error ? (e.error.message.trim().split('\n').pop() ?? e.error.message) : e.signal !== null ? `killed by ${e.signal}` : `exited with code ${e.code}`;
     }
     const policy = p.spec.restart;
     if (policy === 'never' || (policy === 'on-failure' && !failed)) {
