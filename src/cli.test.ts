@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isHaproxyApiFlag, maskSecrets } from './cli.js';
+import { isHaproxyApiFlag } from './cli.js';
+import { maskSecrets } from './run/planner.js';
 
 test("haproxy-api's -F and -f <file>.toml stay ours; any other first option goes to HAProxy", () => {
-  for (const argv of [['-F', 'sidecar:7777'], ['-Fsidecar:7777'], ['--follow=sidecar:7777'], ['-f', '/etc/haproxy-api.toml'], ['-f/x.toml', 'run'], ['--config-file=/x.toml']]) {
+  for (const argv of [['-F', 'sidecar:7777'], ['-Fsidecar:7777'], ['--follow=sidecar:7777'], ['-f', '/etc/haproxy-api.toml'], ['-f/x.toml', 'run'], ['--config-file=/x.toml'], ['--follow', 'sidecar:7777'], ['--config-file', '/x.toml']]) {
     assert.equal(isHaproxyApiFlag(argv), true, argv.join(' '));
   }
   for (const argv of [['-f', '/usr/local/etc/haproxy/haproxy.cfg'], ['-f/x.cfg'], ['-vv'], ['-c', '-f', '/x.toml'], ['-d']]) {

@@ -13,7 +13,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { mkdtemp, rename, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { createTwoFilesPatch } from 'diff';
 import { createLogger, type Logger } from './log.js';
@@ -88,11 +88,13 @@ export function readConfig(env: CliIo['env'], flags: SidecarArgs = { rest: [] })
   });
 }
 
-/** `-F …`, `--follow=…`, or `-f`/`--config-file=` naming a .toml file: haproxy-api's flags, not HAProxy's. */
+/** `-F`, `--follow`, `--config-file`, or `-f` naming a .toml file: haproxy-api's flags, not HAProxy's. */
 export function isHaproxyApiFlag(argv: readonly string[]): boolean {
   const first = argv[0] ?? '';
-  if (first === '-F' || /^-F./.test(first) || first.startsWith('--follow=')) return true;
-  const file = first === '-f' ? argv[1] : /^-f./.test(first) ? first.slice(2) : first.startsWith('--config-file=') ? first.slice('--config-file='.length) : undefined;
+  // HAProxy has neither -F nor long options: these are haproxy-api's whatever follows.
+  if (first === '-F' || /^-F./.test(first) || first === '--follow' || first.startsWith('--follow=')) return true;
+  if (first === '--config-file' || first.startsWith('--config-file=')) return true;
+  const file = first === '-f' ? argv[1] : /^-f./.test(first) ? first.slice(2) : undefined;
   return file !== undefined && file.endsWith('.toml');
 }
 
@@ -289,14 +291,6 @@ async function healthcheckCommand(config: PilotConfig, io: CliIo): Promise<numbe
   return result.code;
 }
 
-/** A password in a config line, shown as a short keyed hash: a change stays visible, the secret does not. */
-export function maskSecrets(text: string, key: Buffer): string {
-  const hide = (secret: string): string => `<hidden:${createHmac('sha256', key).update(secret).digest('hex').slice(0, 8)}>`;
-  return text
-    .replace(/^(\s*stats\s+auth\s+[^\s:]+:)(\S+)/gm, (_, head: string, pw: string) => `${head}${hide(pw)}`)
-    .replace(/^(\s*user\s+\S+\s+(?:insecure-)?password\s+)(\S+)/gm, (_, head: string, pw: string) => `${head}${hide(pw)}`);
-}
-
 async function planCommand(config: PilotConfig, options: CommandOptions, io: CliIo): Promise<number> {
   if (config.control.disabled) throw new PilotError('E_CONFIG', 'plan asks the running haproxy-pilot on PILOT_CONTROL_ADDR, which is off');
   let body = '';
@@ -320,8 +314,8 @@ async function planCommand(config: PilotConfig, options: CommandOptions, io: Cli
   if (!answer.ok || !answer.running || !answer.candidate || !answer.plan) {
     throw new PilotError((answer.error?.code as PilotError['code'] | undefined) ?? 'E_INTERNAL', answer.error?.message ?? 'plan: no answer');
   }
-  const key = randomBytes(16);
-  const patch = createTwoFilesPatch(answer.running.path, 'candidate', maskSecrets(answer.running.text, key), maskSecrets(answer.candidate.text, key), 'running', options.snapshot ? `from ${options.snapshot}` : 'from the sources now', { context: 3 });
+  // (Passwords come masked: planner.ts.)
+  const patch = createTwoFilesPatch(answer.running.path, 'candidate', answer.running.text, answer.candidate.text, 'running', options.snapshot ? `from ${options.snapshot}` : 'from the sources now', { context: 3 });
   const hunks = patch.split('\n').findIndex((l) => l.startsWith('@@'));
   if (hunks >= 0) io.stdout.write(patch.split('\n').slice(patch.startsWith('====') ? 1 : 0).join('\n'));
   else io.stdout.write(`haproxy.cfg: no change (${answer.running.path})\n`);

@@ -73,6 +73,8 @@ export function controlRoutes(options: Omit<ControlServerOptions, 'host' | 'port
           {
             method: 'POST' as const,
             path: '/plan',
+            // It re-reads the settings and renders: never for anyone but this host, whatever the address.
+            access: 'loopback' as const,
             maxBodyBytes: 16 * 1024 * 1024,
             handle: async (req: { body: Buffer }) => {
               const result = await plan(req.body);

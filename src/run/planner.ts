@@ -5,6 +5,7 @@
  * written, no password generated, nothing sent to HAProxy.
  */
 import { readFile } from 'node:fs/promises';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { PilotConfig } from '../config/types.js';
 import { createBuilder, type Builder, type Candidate } from '../candidate.js';
@@ -49,8 +50,24 @@ export interface PlannerDeps {
 
 /** The snapshot a discovery file gives, named like the file source's (`file`). */
 export function snapshotFromFile(name: string, text: string, log: Logger, at: number): Snapshot {
-  const { doc, locate } = parseDiscoveryFile(name, text);
-  return snapshotOf('file', at, flattenKeys(doc), fileLayout(doc, { source: 'file', locate }), log);
+  try {
+    const { doc, locate } = parseDiscoveryFile(name, text);
+    return snapshotOf('file', at, flattenKeys(doc), fileLayout(doc, { source: 'file', locate }), log);
+  } catch (err) {
+    throw new PilotError('E_CONFIG', `plan --snapshot: ${describeError(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Passwords in config lines (`stats auth user:pw`, a userlist's `user … password pw`) shown as a
+ * short hash keyed for one answer: the same password gives the same mark in both texts, so a
+ * change stays visible, and the secret is never sent.
+ */
+export function maskSecrets(text: string, key: Buffer): string {
+  const hide = (secret: string): string => `<hidden:${createHmac('sha256', key).update(secret).digest('hex').slice(0, 8)}>`;
+  return text
+    .replace(/^(\s*stats\s+auth\s+[^\s:]+:)(\S+)/gm, (_, head: string, pw: string) => `${head}${hide(pw)}`)
+    .replace(/^(\s*user\s+\S+\s+(?:insecure-)?password\s+)(\S+)/gm, (_, head: string, pw: string) => `${head}${hide(pw)}`);
 }
 
 export function createPlanner(deps: PlannerDeps): (body: Buffer) => Promise<PlanAnswer> {
@@ -78,10 +95,11 @@ export function createPlanner(deps: PlannerDeps): (body: Buffer) => Promise<Plan
       let reason = dry.kind === 'reload' ? dry.reason : undefined;
       if (kind === 'reload' && dry.kind !== 'reload') reason = 'an earlier apply failed after runtime API commands reached HAProxy: a reload restores a known state';
       const running = await readFile(deps.liveConfig, 'utf8').catch(() => installed.text);
+      const key = randomBytes(16);
       return {
         ok: true,
-        running: { path: deps.liveConfig, text: running },
-        candidate: { text: candidate.text },
+        running: { path: deps.liveConfig, text: maskSecrets(running, key) },
+        candidate: { text: maskSecrets(candidate.text, key) },
         plan: { kind, ...(reason ? { reason } : {}), commands: kind === 'runtime' ? dry.commands : [] },
         excluded: desired.excluded,
         warnings: candidate.warnings,
