@@ -23,6 +23,8 @@ export interface MetricsSnapshot {
   haproxy?: { workers: readonly unknown[]; oldWorkers?: readonly unknown[] } | null;
   /** haproxy-pilot's version, for build_info. */
   version?: string;
+  /** Lines (log and program output) dropped because stdout/stderr was not being read (when the output is bounded). */
+  log?: { dropped: number };
 }
 
 export interface AppliedEvent {
@@ -69,6 +71,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Pilot
   counterOf('reloads_total', 'HAProxy reloads confirmed by the master.', (s) => s.apply?.reloads ?? 0);
   counterOf('apply_failures_total', 'Applies that failed and kept the running config.', (s) => s.apply?.applyFailures ?? 0);
   counterOf('runtime_ops_total', 'Runtime API commands sent instead of reloads.', (s) => s.apply?.runtimeOps ?? 0);
+  counterOf('log_dropped_total', 'Log and program output lines dropped because stdout/stderr was full (not read).', (s) => s.log?.dropped ?? 0);
   new Counter({
     name: `${PREFIX}source_errors_total`,
     help: 'Failed reads per discovery source.',
