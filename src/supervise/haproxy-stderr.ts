@@ -8,10 +8,11 @@
  * is DOWN, reason: …"); backend.c set_backend_down() "backend 'be' has no server available!".
  * With `log stdout` (the embedded template) both copies reach the container's log.
  *
- * What does not fix it: `-q` / `quiet`. On 2.6 it detaches stdio (haproxy.c: stdio_quiet(-1) when
- * MODE_QUIET), so `log stdout` writes nowhere and the log is lost (measured on 2.6.12); on later
- * versions (errors.c) it only quiets startup messages, and the runtime events still print. Nor
- * is it the master or its startup-logs: the lines come from the workers' own stderr.
+ * What does not fix it: `-q` / `quiet`. HAProxy then detaches stdin, stdout and stderr (haproxy.c:
+ * stdio_quiet(-1) under MODE_QUIET), so `log stdout` writes nowhere: measured on 2.6.12, not one
+ * line reaches stdout or stderr, the traffic log included. (And errors.c quiets only messages
+ * printed while starting: the runtime events are not what it is for.) Nor is it the master or its
+ * startup-logs: the second copy is the worker's own stderr, inherited from the master.
  *
  * So when the config logs to stdout, haproxy-pilot reads HAProxy's stderr (only notices, warnings
  * and alerts: the traffic log stays on the inherited stdout) and drops a worker's copy of those
