@@ -8,6 +8,8 @@ import { isIP } from 'node:net';
 import { PilotError } from '../errors.js';
 import type { PilotConfig, ResolverSpec, ServiceSpec } from '../config/types.js';
 import type { DiscoveredBackend, DiscoveredServer } from '../state/model.js';
+import { templateEnv } from './env-values.js';
+import { PASSWORD_PLACEHOLDER } from '../run/stats-password.js';
 import {
   showValue, validConfigPath, validFilePath, validHost, validHostPort, validIp, validName, validPath, validPort, validRawLine, validSecret, validServerName, validUri,
 } from '../state/validate.js';
@@ -220,13 +222,21 @@ export function buildView(input: RenderInput) {
     if (config.stats.auth === 'basic') {
       const password = config.stats.password ?? input.statsPassword;
       if (password === undefined) throw new PilotError('E_VALUE', 'STATS_PASSWORD: stats auth is basic but no password was given or generated');
-      auth = { user: validName('STATS_USER', config.stats.user), password: validSecret('STATS_PASSWORD', password) };
+      auth = {
+        user: validName('STATS_USER', config.stats.user),
+        password: validSecret('STATS_PASSWORD', password),
+        // render/check without a password file: a marked placeholder (run/stats-password.ts).
+        placeholder: config.stats.password === undefined && password === PASSWORD_PLACEHOLDER,
+      };
     }
     stats = {
       port: validPort('STATS_PORT', config.stats.port),
       uri: validUri('STATS_URI', config.stats.uri),
       auth,
       prometheus: config.stats.prometheus && input.hasPrometheus,
+      // STATS_PROMETHEUS_AUTH=basic: /metrics asks for the stats credentials too (a userlist, since `stats auth` covers only the stats URI).
+      prometheusAuth: config.stats.prometheus && input.hasPrometheus && config.stats.prometheusAuth === 'basic' && auth !== null,
+      runDir: validFilePath('PILOT_RUN_DIR', config.haproxy.runDir),
       logOption: logOption(config, 'http'),
       idleClose: idleClose(config, 'http'),
     };
@@ -239,9 +249,11 @@ export function buildView(input: RenderInput) {
   const g = config.global;
   const d = config.defaults;
   const runDir = validFilePath('PILOT_RUN_DIR', config.haproxy.runDir);
+  // Values with a control character stay out of reach of the output (env-values.ts).
+  const env = templateEnv(config.env);
   const view = {
-    env: config.env,
-    config,
+    env,
+    config: { ...config, env },
     keys: input.keys,
     certsDir,
     hasPrometheus: input.hasPrometheus,

@@ -15,7 +15,7 @@ const backend = (name: string, source: string, port?: number): DiscoveredBackend
   ...(port ? { route: { port } } : {}),
 });
 const snap = (source: string, backends: DiscoveredBackend[], keys: Record<string, string> = {}, files?: Record<string, string>): Snapshot => ({ source, at: 0, keys, backends, ...(files ? { files } : {}) });
-const stats = (port = 1936): StatsSettings => ({ port, uri: '/', auth: 'none', user: 'admin', passwordFile: '/x', prometheus: false });
+const stats = (port = 1936): StatsSettings => ({ port, uri: '/', auth: 'none', user: 'admin', passwordFile: '/x', prometheus: false, prometheusAuth: 'none' });
 const service = (name: string, port: number, address = ''): ServiceSpec => ({
   name, mode: 'http', bind: { address, port }, servers: [], ssl: false, sslVerify: true, check: false, balance: 'roundrobin', origin: `SERVICE_${name.toUpperCase()}_BIND`,
 });

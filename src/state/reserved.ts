@@ -65,7 +65,7 @@ export function reservedBy(
   }
   for (const s of config.services) {
     name(s.name, `service ${s.name}`);
-    bind({ address: s.bind.address, port: s.bind.port, owner: `service ${s.name} (${s.origin})` });
+    bind({ address: s.bind.address, port: s.bind.port, owner: `service ${s.name} (${s.bindWhere ?? s.origin})` });
   }
   if (demo) {
     name('demo', 'the demo frontend');
