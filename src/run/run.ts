@@ -33,6 +33,7 @@ import { probeHaproxy } from './haproxy-features.js';
 import { demoPorts, waitForPort } from '../demo/program.js';
 import { VERSION } from '../version.js';
 import { startSummary } from './summary.js';
+import { outputDropped } from '../output.js';
 import { createLastGood, type LastGood } from './last-good.js';
 import { ensureRunDir } from './run-dir.js';
 import { assertCanBind, privilegedPortChecker, readBindAbility } from './privileged-ports.js';
@@ -137,6 +138,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
           sources: pilot?.sources() ?? [],
           haproxy: master?.status() ?? null,
           version: VERSION,
+          log: { dropped: outputDropped() },
         }),
     };
   }
