@@ -295,3 +295,27 @@ test("ProxyMgr's proxymgr.yml works as pilot.yaml: service_config is the ZooKeep
   assert.match(c.notes.join('\n'), /proxymgr\.yml:2 haproxy\.config_path \(ProxyMgr\) is ignored/);
   assert.deepEqual(errorsOf({ PILOT_CONFIG: '/etc/p.yml' }, { '/etc/p.yml': 'service_config:\n  type: etcd\n  servers: a:1\n  path: /x\n' }), ['/etc/p.yml:2 service_config.type: "etcd" is not zookeeper (the only service_config type ProxyMgr has)']);
 });
+
+test("proxymgr.yml's global lines that fight the pilot running HAProxy are left out with a note", () => {
+  const yaml = [
+    'haproxy:',
+    '  global:',
+    '    - maxconn 4096',
+    '    - daemon',
+    '    - pidfile /var/run/haproxy.pid',
+    '    - stats socket /var/lib/haproxy.sock level admin',
+    '    - nbproc 2',
+    '    - master-worker',
+    '    - log 127.0.0.1 local0',
+    'service_config:',
+    '  type: zookeeper',
+    '  servers: localhost:2181',
+    '  path: /service_config',
+  ].join('\n');
+  const c = load({ PILOT_CONFIG: '/etc/proxymgr.yml' }, { '/etc/proxymgr.yml': yaml });
+  assert.deepEqual(c.global.extraGlobal, ['maxconn 4096', 'log 127.0.0.1 local0']);
+  assert.equal(c.notes.filter((n) => /^\/etc\/proxymgr\.yml:3 haproxy\.global: ".*" \(ProxyMgr\) is left out/.test(n)).length, 5);
+  // A pilot.yaml of our own keeps every line it gives (its author asked for them).
+  const own = load({ PILOT_CONFIG: '/p.yaml' }, { '/p.yaml': 'haproxy:\n  global:\n    - stats socket /run/haproxy-pilot/admin.sock\n' });
+  assert.deepEqual(own.global.extraGlobal, ['stats socket /run/haproxy-pilot/admin.sock']);
+});
