@@ -86,6 +86,15 @@ test("seed 004's README blob: its server_options on every server, no health chec
   haproxyCheck('readme', cfg);
 });
 
+test("the dns watcher's server-templates get the blob's server_options too, and no check of the pilot's own", () => {
+  const dns = (name: string, port: number, extra: Record<string, unknown>) =>
+    layoutService({ parent: '/service_config', name, data: JSON.stringify({ type: 'dns', port, backends: [{ name: 'api.example.com', port: 443, slots: 2 }], ...extra }) }, { source: 'zookeeper' }).backend!;
+  const cfg = render([dns('plain', 18090, {}), dns('checked', 18091, { server_options: ['check inter 2000'] })]);
+  assert.ok(section(cfg, 'plain').includes('server-template srv 2 api.example.com:443 resolvers system init-addr none'), cfg);
+  assert.ok(section(cfg, 'checked').includes('server-template srv 2 api.example.com:443 check inter 2000 resolvers system init-addr none'), cfg);
+  haproxyCheck('dns', cfg);
+});
+
 const LISTEN = [
   'balance leastconn', 'balance roundrobin', 'balance static-rr', 'balance first', 'balance source', 'balance random', 'balance uri',
   'balance url_param userid', 'balance hdr(X-Tenant)', 'option httpchk', 'option httpchk /health', 'option httpchk GET /health?full=1',
