@@ -230,6 +230,9 @@ test('hostile blobs and node names are skipped with a log line naming the node; 
     noport: { ...ok },
   };
   for (const [name, data] of Object.entries(hostile)) await zk.put(`${P}/${name}`, data);
+  // A newline in a node name never gets that far: ZooKeeper refuses control characters in paths
+  // (the layout refuses such names too: proxymgr-layout.test.ts).
+  await assert.rejects(zk.put(`${P}/evil\nlisten injected 0.0.0.0:18298`, { ...ok, port: 18208 }));
   await zk.put('/services/testservice/evil', { address: '127.0.0.1\n    server evil 6.6.6.6:80', port: 80 });
   await zk.put('/services/testservice/junk', 'not json');
   await zk.put('/services/testservice/fat', { address: '127.0.0.1', port: 8002, pad: 'z'.repeat(5000) });
