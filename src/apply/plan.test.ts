@@ -43,6 +43,9 @@ const cases: [string, string, string, string, Map<string, Lingering>?][] = [
   ['a consistent hash can', cfg([A], { balance: 'source', extra: ['hash-type consistent'] }), cfg([A, B], { balance: 'source', extra: ['hash-type consistent'] }), 'add server web/b 10.0.0.2:80 check | enable health web/b | set server web/b state ready'],
   ['default-server is not inherited', cfg([A], { defaults: ['default-server inter 2s'] }), cfg([A, B], { defaults: ['default-server inter 2s'] }), 'reload: server web/b added (default-server settings are not inherited by added servers)'],
   ['keywords add server refuses', cfg([A]), cfg([A, 'b 10.0.0.2:80 check resolvers dns']), 'reload: server web/b added ("resolvers" cannot be given to an added server)'],
+  // add server answers "'no-ssl' option is not accepted for dynamic server" (2.6.12): plan the reload, do not try.
+  ['no-ssl and no-check-ssl cannot be given to an added server', cfg([A]), cfg([A, 'b 10.0.0.2:80 check no-ssl']), 'reload: server web/b added ("no-ssl" cannot be given to an added server)'],
+  ['no-check-ssl neither', cfg([A]), cfg([A, 'b 10.0.0.2:80 check no-check-ssl']), 'reload: server web/b added ("no-check-ssl" cannot be given to an added server)'],
   ['a host name cannot be added', cfg([A]), cfg([A, 'b app.internal:80 check']), 'reload: server web/b added (app.internal is a host name)'],
   ['other server settings changed', cfg([A]), cfg(['a 10.0.0.1:80 check inter 1s']), 'reload: server web/a changed its settings'],
   ['a backend line changed', cfg([A]), cfg([A], { extra: ['option redispatch'] }), 'reload: backend web changed beyond its servers'],

@@ -128,10 +128,14 @@ export function parseServerLine(words: readonly string[]): ServerLine | undefine
 }
 
 const DYNAMIC_BALANCE = new Set(['roundrobin', 'leastconn', 'first', 'random']);
-/** Server keywords `add server` refuses (src/server.c srv_kws, dynamic_ok = 0, 2.6 → 3.2), or that we do not risk. */
+/**
+ * Server keywords `add server` refuses (srv_kws with dynamic_ok = 0 in src/server.c, src/check.c
+ * and src/cfgparse-ssl.c, 2.6 → 3.2; each one measured on 2.6.12), or that we do not risk.
+ */
 const NOT_DYNAMIC = new Set([
   'resolvers', 'resolve-net', 'resolve-opts', 'resolve-prefer', 'init-addr', 'redir', 'namespace', 'stick', 'non-stick',
   'socks4', 'max-reuse', 'log-proto', 'cookie', 'track', 'id',
+  'no-ssl', 'no-check-ssl', 'no-check', 'no-agent-check', 'no-check-send-proxy', 'no-send-proxy-v2-ssl', 'no-send-proxy-v2-ssl-cn',
 ]);
 
 interface ServerSection {

@@ -388,3 +388,27 @@ test('a service on the stats port is refused naming both variables', async () =>
   const y = load({ PILOT_CONFIG: '/p.yaml' }, { '/p.yaml': 'services:\n  web:\n    bind: ":1936"\n    servers: ["127.0.0.1:1"]\n' });
   assert.throws(() => reservedBy(y, undefined), /by service web \(\/p\.yaml:3 services\.web\.bind\)/);
 });
+
+test("proxymgr.yml's global lines that fight the pilot running HAProxy are left out with a note", () => {
+  const yaml = [
+    'haproxy:',
+    '  global:',
+    '    - maxconn 4096',
+    '    - daemon',
+    '    - pidfile /var/run/haproxy.pid',
+    '    - stats socket /var/lib/haproxy.sock level admin',
+    '    - nbproc 2',
+    '    - master-worker',
+    '    - log 127.0.0.1 local0',
+    'service_config:',
+    '  type: zookeeper',
+    '  servers: localhost:2181',
+    '  path: /service_config',
+  ].join('\n');
+  const c = load({ PILOT_CONFIG: '/etc/proxymgr.yml' }, { '/etc/proxymgr.yml': yaml });
+  assert.deepEqual(c.global.extraGlobal, ['maxconn 4096', 'log 127.0.0.1 local0']);
+  assert.equal(c.notes.filter((n) => /^\/etc\/proxymgr\.yml:3 haproxy\.global: ".*" \(ProxyMgr\) is left out/.test(n)).length, 5);
+  // A pilot.yaml of our own keeps every line it gives (its author asked for them).
+  const own = load({ PILOT_CONFIG: '/p.yaml' }, { '/p.yaml': 'haproxy:\n  global:\n    - stats socket /run/haproxy-pilot/admin.sock\n' });
+  assert.deepEqual(own.global.extraGlobal, ['stats socket /run/haproxy-pilot/admin.sock']);
+});

@@ -132,14 +132,18 @@ function serviceView(s: ServiceSpec, config: PilotConfig) {
 /** A store's server keywords (already allow-listed by the layout): visible ASCII words only. */
 const WORD = /^[\x21-\x7e]{1,256}$/;
 
-function serverView(b: DiscoveredBackend, s: DiscoveredServer) {
-  const what = `backend ${b.name} server ${s.name} (source ${b.source})`;
-  // A source that gives server keywords (ProxyMgr's server_options) decides about `check` itself.
-  const given = (b.serverOptions ?? []).map((w) => {
+/** The server keywords of a backend: a source that gives some (ProxyMgr's server_options, even none) decides about `check` itself. */
+function serverKeywords(b: DiscoveredBackend, what: string): string[] {
+  if (b.serverOptions === undefined) return ['check'];
+  return b.serverOptions.map((w) => {
     if (!WORD.test(w) || w.includes('#')) throw new PilotError('E_VALUE', `${what}: server option ${showValue(w)} is not one word of visible characters`);
     return w;
   });
-  const params = [...(b.serverOptions ? given : ['check']), ...initAddr(s.host)];
+}
+
+function serverView(b: DiscoveredBackend, s: DiscoveredServer) {
+  const what = `backend ${b.name} server ${s.name} (source ${b.source})`;
+  const params = [...serverKeywords(b, what), ...initAddr(s.host)];
   if (s.state === 'maint') params.push('disabled');
   if (s.state === 'drain') params.push('weight 0');
   else if (s.weight !== undefined) {
@@ -173,7 +177,7 @@ function backendView(b: DiscoveredBackend, config: PilotConfig, resolver: string
       prefix: i === 0 ? 'srv' : `srv${i + 1}_`,
       slots: d.slots,
       address: addr(validHost(what, d.name), validPort(what, d.port)),
-      params: `check resolvers ${resolver} init-addr none`,
+      params: [...serverKeywords(b, what), 'resolvers', resolver, 'init-addr', 'none'].join(' '),
     })),
   };
 }
