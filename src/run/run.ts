@@ -216,7 +216,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     await m.start();
     log.info({ version: features.version, config: generations.liveConfig, pid: m.status().masterPid }, 'HAProxy is running');
 
-    const reloader = stateFile ? withServerState(m, { stateFile, configPath: generations.liveConfig }, log.child({ component: 'apply' })) : m;
+    const reloader = stateFile ? withServerState(m, { stateFile, configPath: generations.liveConfig, runningConfig: () => generations.previousText() }, log.child({ component: 'apply' })) : m;
     transaction = createTransaction({ ...checkDeps, master: reloader, initial: first });
     transactionReady(transaction);
     const where = startSummary(first.text, builder.settings, credentials.generatedFile, listeners.addresses);
