@@ -167,6 +167,8 @@ describe('push mode: Sidecar pushes to http://<host>:7778/update as it would to 
     await w.sc.release();
     await serving(pilot, BILLING, 'b1');
     await serving(pilot, ORDERS, 'a1,a2');
+    // The new worker serves before the pilot has confirmed the reload: wait for the confirmation.
+    await waitLog(pilot, mark, 'the reload confirmed', (l) => l.msg === 'applied (reload)');
     const shown = () => JSON.stringify(applies(pilot, mark).map((l) => [l.msg, l.reason, l.planReason, l.ops]));
     assert.equal((await haproxyState(pilot)).reloads, reloads + 1, `one reload: ${shown()}`);
     assert.deepEqual(applies(pilot, mark).map((l) => l.msg), ['applied (reload)'], shown());
