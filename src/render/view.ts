@@ -145,6 +145,8 @@ function serverView(b: DiscoveredBackend, s: DiscoveredServer) {
   const what = `backend ${b.name} server ${s.name} (source ${b.source})`;
   const params = [...serverKeywords(b, what), ...initAddr(s.host)];
   if (s.state === 'maint') params.push('disabled');
+  // A config cannot say "drain": weight 0 is its form, and the planner (apply/plan.ts) applies a
+  // change to it at run time as HAProxy's drain state.
   if (s.state === 'drain') params.push('weight 0');
   else if (s.weight !== undefined) {
     if (!Number.isInteger(s.weight) || s.weight < 0 || s.weight > 256) throw new PilotError('E_VALUE', `${what}: weight ${s.weight} is not 0..256`);

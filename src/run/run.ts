@@ -258,7 +258,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     metrics.started(Date.now());
     log.info({ version: features.version, config: generations.liveConfig, pid: m.status().masterPid }, 'HAProxy is running');
 
-    const reloader = stateFile ? withServerState(m, { stateFile, configPath: generations.liveConfig }, log.child({ component: 'apply' })) : m;
+    const reloader = stateFile ? withServerState(m, { stateFile, configPath: generations.liveConfig, runningConfig: () => generations.previousText() }, log.child({ component: 'apply' })) : m;
     const t = createTransaction({ ...checkDeps, master: reloader, initial: first, ports: privilegedPortChecker(bindAbility) });
     transaction = t;
     planner = createPlanner({
