@@ -86,7 +86,7 @@ export function createPilot(options: PilotOptions) {
   /** The last pass's outcome, build failures included (a template error never reaches the applier). */
   let lastPass: (PassResult & { at: number; reason: string }) | undefined;
   let startedAt = clock.now();
-  // Hardening (issue 13): stop() ends the quiet wait at once (a long PILOT_QUIET_MIN must not hold a stop).
+  // stop() ends the quiet wait at once (a long PILOT_QUIET_MIN must not hold a stop).
   let wakeOnStop!: () => void;
   const stopRequested = new Promise<void>((resolve) => (wakeOnStop = resolve));
 

@@ -69,7 +69,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     const next = nextIntent(state, intent);
     if (next === 'graceful-stop' || next === 'fast-stop') {
       if (next !== state) log.info({ signal }, `${signal}: ${next}`);
-      // Hardening (issue 13): a stop signal during a graceful stop escalates it: the master's
+      // A stop signal during a graceful stop escalates it: the master's
       // stop('fast') cuts PILOT_STOP_DELAY short and sends SIGTERM at once (shutdown's own
       // stop() call then joins that stop).
       if (next === 'fast-stop' && state === 'graceful-stop') master?.stop('fast').catch(() => {});
