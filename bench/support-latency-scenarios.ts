@@ -39,7 +39,7 @@ interface Pilot {
   stop(): Promise<void>;
 }
 
-async function startPilot(env: Record<string, string>): Promise<Pilot> {
+export async function startPilot(env: Record<string, string>): Promise<Pilot> {
   const dir = await mkdtemp(join(tmpdir(), 'pilot-bench-'));
   const child: ChildProcess = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PILOT_RUN_DIR: dir, PILOT_LOG_LEVEL: 'warn', HAPROXY_LOG_FORMAT: 'none', STATS_PASSWORD: 'bench', PILOT_STOP_TIMEOUT: '3s', ...env },
@@ -65,7 +65,7 @@ async function startPilot(env: Record<string, string>): Promise<Pilot> {
   };
 }
 
-const pauseMs = ([min, max]: [number, number]): number => min + Math.random() * (max - min);
+export const pauseMs = ([min, max]: [number, number]): number => min + Math.random() * (max - min);
 
 /**
  * KV samples: sample k replaces server s<k-1> by s<k> (one delete and one put in the same tick,

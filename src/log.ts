@@ -20,7 +20,13 @@ export interface LogOptions {
  */
 export function createLogger(options: LogOptions): Logger {
   const base = { name: 'haproxy-pilot' };
-  if (options.destination) return pino({ level: options.level, base }, options.destination);
+  if (options.destination) {
+    const dest = options.destination;
+    if (options.format !== 'pretty') return pino({ level: options.level, base }, dest);
+    // Formatted in-process and written at once (render, check and plan log to stderr).
+    const pretty = prettyFactory({ colorize: false });
+    return pino({ level: options.level, base }, { write: (line: string) => void dest.write(pretty(line)) });
+  }
   const out = processOutput(1);
   if (options.format === 'pretty') {
     const pretty = prettyFactory({ colorize: false });

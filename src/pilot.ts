@@ -86,7 +86,7 @@ export function createPilot(options: PilotOptions) {
   /** The last pass's outcome, build failures included (a template error never reaches the applier). */
   let lastPass: (PassResult & { at: number; reason: string }) | undefined;
   let startedAt = clock.now();
-  // Hardening (issue 13): stop() ends the quiet wait at once (a long PILOT_QUIET_MIN must not hold a stop).
+  // stop() ends the quiet wait at once (a long PILOT_QUIET_MIN must not hold a stop).
   let wakeOnStop!: () => void;
   const stopRequested = new Promise<void>((resolve) => (wakeOnStop = resolve));
 
@@ -111,7 +111,11 @@ export function createPilot(options: PilotOptions) {
       // A change the runtime API can express goes at once; one that needs a reload waits until
       // no request arrived for quietMin, but never longer than quietMax after the first one, so
       // a source that changes constantly still gets applied.
+      const asked = pending.lastAt;
       let built = await prebuild(pending);
+      // Newer data arrived while building: build again, so every requester gets a pass built
+      // after it asked (within quietMax of the first request, so a busy source cannot starve it).
+      if (pending.lastAt !== asked && clock.now() < pending.firstAt + options.quietMaxMs) continue;
       // SIGHUP and POST /reload are asked for by someone waiting: no quiet wait either (requests
       // made while the pass runs still coalesce into the next one).
       if (built?.plan !== 'none' && built?.plan !== 'runtime' && !pending.force) {

@@ -49,6 +49,11 @@ export interface Generations {
   rewriteLive(text: string): Promise<void>;
   /** The live config text, if there is one. */
   liveText(): Promise<string | undefined>;
+  /**
+   * The config of the generation that was live before the last install, as it was last written
+   * (runtime changes included): what HAProxy runs until the reload that follows the install.
+   */
+  previousText(): Promise<string | undefined>;
   /** Removes generations other than the live one and the one before it. */
   prune(): Promise<void>;
 }
@@ -149,6 +154,11 @@ export function createGenerations(runDir: string): Generations {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw err;
       }
+    },
+
+    async previousText() {
+      if (previous === undefined) return undefined;
+      return readFile(join(runDir, previous, 'haproxy.cfg'), 'utf8').catch(() => undefined);
     },
 
     async prune() {

@@ -27,6 +27,14 @@ import { bindPorts, checkPortsFree, type BindPort } from './ports.js';
 
 export type ApplyKind = 'none' | 'runtime' | 'reload';
 
+export interface DryRun {
+  kind: ApplyKind;
+  /** Why a reload is needed. */
+  reason?: string;
+  /** The runtime API commands, in order. */
+  commands: string[];
+}
+
 /** What a pass asks HAProxy to run. */
 export interface ApplyCandidate {
   /** haproxy.cfg */
@@ -88,6 +96,8 @@ export interface Transaction {
   close(): void;
   /** What applying the candidate would take (no side effects). */
   plan(candidate: ApplyCandidate): ApplyKind;
+  /** The same, with why a reload is needed or the runtime commands it would send (`haproxy-pilot plan`). */
+  dryRun(candidate: ApplyCandidate): DryRun;
   /** Whether HAProxy (`haproxy -c`) and the port preflight would take the candidate; nothing is installed or kept. */
   verify(candidate: ApplyCandidate): Promise<ApplyError | undefined>;
   apply(candidate: ApplyCandidate, reason: string, options?: ApplyOptions): Promise<ApplyResult>;
@@ -359,6 +369,12 @@ export function createTransaction(options: TransactionOptions): Transaction {
       if (sweepTimer) clearTimeout(sweepTimer);
     },
     plan: (cand) => (installed.hash === candidateHash(cand) && !dirty ? 'none' : plan(cand, {}).kind),
+    dryRun: (cand) => {
+      if (installed.hash === candidateHash(cand) && !dirty) return { kind: 'none', commands: [] };
+      const p = plan(cand, {});
+      if (p.kind === 'reload') return { kind: 'reload', reason: p.reason, commands: [] };
+      return { kind: p.kind, commands: p.kind === 'runtime' ? p.ops.map((op) => op.command) : [] };
+    },
     apply,
     status: () => ({
       configPath: generations.liveConfig,

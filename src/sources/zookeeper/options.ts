@@ -308,21 +308,22 @@ const SERVER_ARGS: Record<string, ArgGrammar> = {
 
 /**
  * Parses `server_options` (a JSON array of strings, each one or more keywords; ProxyMgr joined
- * them with spaces). Returns the accepted tokens; throws OptionError naming the first rejected one,
- * or the combination HAProxy would refuse (`mode`: the service's, for `proto h2`).
+ * them with spaces). Returns the accepted tokens; throws OptionError naming the first rejected one.
+ * `mode` is the service's mode: keywords that only work in one mode are checked against it.
  */
-export function parseServerOptions(raw: unknown, mode?: Mode): string[] {
+export function parseServerOptions(raw: unknown, mode: Mode = 'tcp'): string[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw new OptionError('server_options is not an array of strings');
   const toks: string[] = [];
   raw.forEach((entry: unknown, i) => toks.push(...tokens(entry, `server_options[${i}]`)));
   if (toks.length > MAX_SERVER_TOKENS) throw new OptionError(`server_options has more than ${MAX_SERVER_TOKENS} keywords`);
   const out: string[] = [];
-  const args = new Map<string, string>(); // the last value of each keyword, as HAProxy keeps it
+  const given = new Map<string, string | true>();
   for (let i = 0; i < toks.length; i++) {
     const kw = toks[i]!;
     if (SERVER_FLAGS.has(kw)) {
       out.push(kw);
+      given.set(kw, true);
       continue;
     }
     const grammar = Object.prototype.hasOwnProperty.call(SERVER_ARGS, kw) ? SERVER_ARGS[kw] : undefined;
@@ -330,29 +331,33 @@ export function parseServerOptions(raw: unknown, mode?: Mode): string[] {
     try {
       const value = grammar(toks[++i], kw);
       out.push(kw, value);
-      args.set(kw, value);
+      given.set(kw, value);
     } catch (err) {
       throw new OptionError(`server_options: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  checkServerCombination(out, args, mode);
+  checkCombinations(given, mode);
   return out;
 }
 
-const TLS_VERSIONS = ['TLSv1.0', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+const TLS_ORDER = ['TLSv1.0', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 
-/** Keyword combinations HAProxy refuses (measured on 2.6 and 3.0), said here instead of by `haproxy -c`. */
-function checkServerCombination(out: readonly string[], args: ReadonlyMap<string, string>, mode: Mode | undefined): void {
-  if ((out.includes('ssl') || out.includes('check-ssl')) && args.get('verify') !== 'none' && !args.has('ca-file')) {
-    throw new OptionError('server_options: ssl verifies the server\'s certificate: add "ca-file @system-ca" (or "verify none")');
+/**
+ * Keyword combinations HAProxy refuses when it loads the config (measured with `haproxy -c` on
+ * 2.6.12): one such blob would make every candidate fail its check and block every other change,
+ * so the service is skipped here instead, naming the reason.
+ */
+function checkCombinations(given: ReadonlyMap<string, string | true>, mode: Mode): void {
+  if ((given.has('ssl') || given.has('check-ssl')) && !(given.get('verify') === 'none' || (given.get('verify') === 'required' && given.has('ca-file')))) {
+    throw new OptionError('server_options: ssl and check-ssl need "verify none" or "verify required ca-file @system-ca" (HAProxy refuses TLS to servers without a CA file)');
   }
-  if (out.includes('agent-check') && !args.has('agent-port')) throw new OptionError('server_options: agent-check needs agent-port');
-  const min = args.get('ssl-min-ver');
-  const max = args.get('ssl-max-ver');
-  if (min !== undefined && max !== undefined && TLS_VERSIONS.indexOf(min) > TLS_VERSIONS.indexOf(max)) {
+  if (given.has('proto') && mode !== 'http') throw new OptionError(`server_options: proto ${String(given.get('proto'))} needs "mode http" in listen_options`);
+  if (given.has('agent-check') && !given.has('agent-port')) throw new OptionError('server_options: agent-check needs agent-port <port>');
+  const min = given.get('ssl-min-ver');
+  const max = given.get('ssl-max-ver');
+  if (typeof min === 'string' && typeof max === 'string' && TLS_ORDER.indexOf(min) > TLS_ORDER.indexOf(max)) {
     throw new OptionError(`server_options: ssl-min-ver ${min} is above ssl-max-ver ${max}`);
   }
-  if (args.has('proto') && mode !== 'http') throw new OptionError(`server_options: proto ${args.get('proto')} needs mode http`);
 }
 
 /** The allow-lists, for docs and tests. */

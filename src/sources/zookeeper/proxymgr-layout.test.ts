@@ -27,6 +27,7 @@ test("seed 004's README blob and server nodes become one listen section", () => 
         { name: '1.2.3.4:8080', host: '1.2.3.4', port: 8080 },
         { name: '1.2.3.5:8080', host: '1.2.3.5', port: 8080 },
       ],
+      options: [],
       serverOptions: ['check', 'inter', '2000'],
     },
   ]);
@@ -223,6 +224,6 @@ test('server_options HAProxy refuses in the mode the listen_options set skip the
     data: blob({ type: 'campanjazk', path: '/', port: 1024, listen_options: listen, server_options: server }),
     watcher: { children: { '0.0.0.0': {} } },
   });
-  assert.match(layoutService(node([], ['proto h1']), opts).skipped[0]!.reason, /proto h1 needs mode http; service skipped/);
+  assert.match(layoutService(node([], ['proto h1']), opts).skipped[0]!.reason, /proto h1 needs "mode http" in listen_options; service skipped/);
   assert.equal(layoutService(node(['mode http'], ['proto h1']), opts).backend?.name, 'testservice');
 });
