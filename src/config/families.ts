@@ -54,7 +54,7 @@ export function members(layers: Layers, fam: FamilyTable): Member[] {
       if (!owner) continue;
       const known = Object.keys(fam.options).filter((o) => o !== '');
       const near = closest(rest.slice(owner.envName!.length + 1), known);
-      const hint = near ? `did you mean ${fam.prefix}${owner.envName}_${near}? ` : '';
+      const hint = near ? `did you mean ${shownKey(`${fam.prefix}${owner.envName}_${near}`)}? ` : '';
       layers.errors.push(`${shownKey(`${fam.prefix}${rest}`)}: unknown option of ${shownKey(`${fam.prefix}${owner.envName}`)} (${hint}known: ${known.join(', ')})`);
     }
   }

@@ -307,7 +307,7 @@ test('a resolver nameserver must be an IP address: HAProxy refuses a name (fuzz 
 });
 
 test('a variable name that is not one visible word is shown quoted: each problem is one line (fuzz regression)', () => {
-  for (const env of <Record<string, string>[]>[{ 'RESOLVER_\n    server evil 6.6.6.6:1': 'aws' }, { 'SERVICE_ _BIND': '*:1', 'SERVICE_ _DNS': '0.0.0.0:1' }, { 'PROGRAM_\n    x': '', 'PROGRAM_\n    x_START_ON_RELOAD': '1' }]) {
+  for (const env of <Record<string, string>[]>[{ 'RESOLVER_\n    server evil 6.6.6.6:1': 'aws' }, { 'SERVICE_ _BIND': '*:1', 'SERVICE_ _DNS': '0.0.0.0:1' }, { 'PROGRAM_\n    x': '', 'PROGRAM_\n    x_START_ON_RELOAD': '1' }, { 'SERVICE_\n    x_BIND': 'a.aa:1', 'SERVICE_\n    x_SERVERS': 'A.AA:1', 'SERVICE_\n    x_BIND_X': '1' }]) {
     const lines = errorsOf(env);
     assert.ok(lines.length > 0);
     for (const l of lines) assert.match(l, /^"(RESOLVER|SERVICE|PROGRAM)_[^"]*"/, JSON.stringify(l));

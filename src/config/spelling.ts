@@ -14,6 +14,7 @@
  * The prefixes come from the variable tables (core and every source kind), so a new kind's
  * prefix is covered by adding its rows.
  */
+import { shownKey } from '../state/validate.js';
 import type { FamilyTable } from './env-table.js';
 
 /** Optimal string alignment distance (Levenshtein plus adjacent transpositions). */
@@ -83,8 +84,8 @@ export function spellingWarnings(env: Readonly<Record<string, string | undefined
     const candidates = prefix === undefined ? undefined : byPrefix.get(prefix);
     if (!prefix || !candidates) continue;
     const near = closest(name, candidates, prefix.length);
-    if (near) warnings.push(`${name} is not a haproxy-pilot variable and is ignored: did you mean ${near}?`);
-    else if (OURS_ALONE.has(prefix)) warnings.push(`${name} is not a haproxy-pilot variable and is ignored (known ${prefix}* variables: ${candidates.join(', ')})`);
+    if (near) warnings.push(`${shownKey(name)} is not a haproxy-pilot variable and is ignored: did you mean ${near}?`);
+    else if (OURS_ALONE.has(prefix)) warnings.push(`${shownKey(name)} is not a haproxy-pilot variable and is ignored (known ${prefix}* variables: ${candidates.join(', ')})`);
   }
   return warnings;
 }
@@ -102,7 +103,7 @@ function familyWarning(env: Readonly<Record<string, string | undefined>>, name: 
       const opt = words.slice(i).join('_');
       if (options.includes(opt)) return undefined;
       const near = closest(opt, options);
-      if (near) return `${name}: not an option of ${fam.prefix}${base}, so it is read as a ${fam.yaml.replace(/s$/, '')} of its own: did you mean ${fam.prefix}${base}_${near}?`;
+      if (near) return `${shownKey(name)}: not an option of ${shownKey(`${fam.prefix}${base}`)}, so it is read as a ${fam.yaml.replace(/s$/, '')} of its own: did you mean ${shownKey(`${fam.prefix}${base}_${near}`)}?`;
     }
     return undefined;
   }
@@ -114,7 +115,7 @@ function familyWarning(env: Readonly<Record<string, string | undefined>>, name: 
     // <NAME> is a service: the loader reports the unknown option itself (families.ts).
     if (options.some((o) => set(`${fam.prefix}${base}_${o}`))) return undefined;
     const near = closest(words.slice(i).join('_'), options);
-    if (near) return `${name} is ignored: did you mean ${fam.prefix}${base}_${near}?`;
+    if (near) return `${shownKey(name)} is ignored: did you mean ${shownKey(`${fam.prefix}${base}_${near}`)}?`;
   }
   return undefined;
 }

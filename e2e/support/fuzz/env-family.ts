@@ -77,6 +77,7 @@ export function envFamily(name: string, arbitrary: fc.Arbitrary<EnvValue>, extra
         return { accepted: 0, skipped: 1 };
       }
       extra?.(config);
+      for (const w of config.warnings ?? []) assert.ok(!/[\r\n]/.test(w), `a warning spans lines: ${JSON.stringify(w)}`);
       for (const p of config.programs) {
         assert.ok(p.command.length > 0 && p.command.every((a) => typeof a === 'string' && !a.includes('\0')), `program ${p.name}: ${JSON.stringify(p.command)}`);
       }
