@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { oneLine, shownKey, validHost, validHostPort, validName, validPort, validPath, validText, toName } from './validate.js';
+import { oneLine, shownKey, validHost, validIp, validHostPort, validName, validPort, validPath, validText, toName } from './validate.js';
 import { isPilotError } from '../errors.js';
 
 const rejects = (fn: () => unknown, what: string) =>
@@ -34,4 +34,14 @@ test('shownKey and oneLine keep hostile text on one line', () => {
   assert.equal(shownKey('/apps/x/\n'), '"/apps/x/\\n"');
   assert.equal(shownKey('a b'), '"a b"');
   assert.equal(oneLine('a\nb\u2028c\x1b'), 'a\\u000ab\\u2028c\\u001b');
+});
+
+test('IPv6 zone ids are refused: HAProxy cannot resolve them (fuzz regression)', () => {
+  // Shrunk from the Sidecar family: Hostname "::%ffff:10.0.0.1", which Node's isIP takes.
+  for (const bad of ['::%ffff:10.0.0.1', 'fe80::1%eth0', 'fe80::1%25eth0']) {
+    rejects(() => validHost('H', bad), 'H');
+    rejects(() => validIp('I', bad), 'I');
+  }
+  assert.equal(validHost('H', 'fe80::1'), 'fe80::1');
+  assert.equal(validIp('I', '::ffff:10.0.0.1'), '::ffff:10.0.0.1');
 });

@@ -58,9 +58,12 @@ export function validServerName(what: string, value: string): string {
   return value;
 }
 
-/** An IP address literal (for bind addresses). */
+/**
+ * An IP address literal (for bind addresses). Node's isIP takes IPv6 zone ids (`fe80::1%eth0`,
+ * `::%ffff:10.0.0.1`); HAProxy does not ("could not resolve address"), so neither do we.
+ */
 export function validIp(what: string, value: string): string {
-  if (isIP(value) === 0) reject(what, value, 'an IP address');
+  if (isIP(value) === 0 || value.includes('%')) reject(what, value, 'an IP address');
   return value;
 }
 
@@ -71,7 +74,7 @@ export function toName(raw: string): string {
 }
 
 export function validHost(what: string, value: string): string {
-  if (isIP(value) !== 0) return value;
+  if (isIP(value) !== 0 && !value.includes('%')) return value; // no IPv6 zone id: see validIp
   const name = value.endsWith('.') ? value.slice(0, -1) : value;
   if (name.length === 0 || name.length > 253 || !name.split('.').every((l) => LABEL.test(l))) {
     reject(what, value, 'an IP address or a DNS name');

@@ -43,11 +43,11 @@ export function load(env: Record<string, string | undefined>, fs: FileSystem = {
     env,
     readFile: (p) => {
       // The open files limit is the machine's own (HAPROXY_MAXCONN is checked against it).
-      if (p === '/proc/self/limits' && !(p in files)) return readFileSync(p, 'utf8');
-      if (!(p in files)) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+      if (p === '/proc/self/limits' && !Object.hasOwn(files, p)) return readFileSync(p, 'utf8');
+      if (!Object.hasOwn(files, p)) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
       return files[p]!;
     },
-    fileExists: (p) => p in files,
+    fileExists: (p) => Object.hasOwn(files, p),
   });
 }
 

@@ -261,3 +261,11 @@ test('structural sharing: an unchanged backend is the same object, a changed one
 test('an empty state gives no backends', () => {
   assert.deepEqual(sidecarLayout(state([]), opts), { backends: [], skipped: [] });
 });
+
+test('an address with an IPv6 zone id is skipped alone, naming its record (fuzz regression)', () => {
+  // Shrunk: Hostname "::%ffff:10.0.0.1" with no port IP; Node's isIP takes it, HAProxy "could not resolve address".
+  const r = sidecarLayout(state([{ host: 'a', id: '00aa00', hostname: '::%ffff:10.0.0.1', ports: [{ IP: '' }] }, { host: 'b', id: '11bb11' }]), opts);
+  assert.deepEqual(r.backends[0]!.servers.map((s) => s.name), ['b-11bb11']);
+  assert.equal(r.skipped.length, 1);
+  assert.match(r.skipped[0]!.reason, /^Servers\/a\/Services\/00aa00: .*"::%ffff:10\.0\.0\.1" is not an IP address or a DNS name/);
+});
