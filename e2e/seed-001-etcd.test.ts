@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { createNetns, eventually, MAIN, startPilot, type Netns, type PilotProcess } from './support/pilot-process.js';
 import { startDnsmasq, type Dnsmasq } from './support/dnsmasq.js';
 import { startEtcdIn, type NetnsEtcd } from './support/seeds-etcd.js';
@@ -140,6 +141,36 @@ test('a PEM-shaped bundle that is not a certificate is skipped naming its key; t
   assert.equal((await pilot.http('/health', 7778)).status, 200, 'one skipped entry does not make the pilot unhealthy');
   await etcd.ctl(['del', `${BASE}/certs/bad.example`]);
   await etcd.ctl(['del', '--prefix', `${BASE}/tcp-services/mysql2/`]);
+});
+
+test('an entry only HAProxy can refuse (its port held by another process) is found, left out and reported; an unrelated change applies', async () => {
+  // Something else in the namespace holds :3320: the layout cannot know, the port preflight does.
+  const holder = spawn(netns.enter[0]!, [...netns.enter.slice(1), process.execPath, '-e', "require('net').createServer().listen(3320,'0.0.0.0',()=>console.log('held'))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    await etcd.ctl(['txn'], [
+      '', // no compare: a transaction that always succeeds, so both entries come in one snapshot
+      `put ${BASE}/tcp-services/taken/internal_port 3307`,
+      `put ${BASE}/tcp-services/taken/external_port 3320`,
+      `put ${BASE}/tcp-services/mysql3/internal_port 3307`,
+      `put ${BASE}/tcp-services/mysql3/external_port 3321`,
+      '',
+      '',
+    ].join('\n') + '\n');
+    const status = await eventually('the valid entry applied, the refused one reported', async () => {
+      const st = JSON.parse((await pilot.http('/status', 7778)).body) as { excluded: { source: string; entry: string; reason: string }[] };
+      const cfg = await readFile(join(dir, 'haproxy.cfg'), 'utf8');
+      return /^listen tcp-mysql3$/m.test(cfg) && !/^listen tcp-taken$/m.test(cfg) && st.excluded.some((e) => e.entry === 'tcp-taken') ? st : undefined;
+    }, 20_000);
+    const refused = status.excluded.find((e) => e.entry === 'tcp-taken')!;
+    assert.equal(refused.source, 'etcd');
+    assert.match(refused.reason, /HAProxy refused it: .*3320/);
+    assert.equal((await pilot.http('/health', 7778)).status, 200, 'one refused entry does not make the pilot unhealthy');
+  } finally {
+    holder.kill();
+    await etcd.ctl(['del', '--prefix', `${BASE}/tcp-services/taken/`]);
+    await etcd.ctl(['del', '--prefix', `${BASE}/tcp-services/mysql3/`]);
+  }
 });
 
 test('a service with a missing key is skipped with a log line naming it; the others work', async () => {
