@@ -13,8 +13,8 @@
  *   {"id":4,"op":"fault","fault":"500"}
  * A batch (`"op":"batch","ops":[…]`) applies several puts/deletes in one go (one tick).
  */
-import { createInterface } from 'node:readline';
 import { startConsulKvFixture, type KvFault } from './sources-consul-kv-fixture.js';
+import { serveCommands } from './json-lines-main.js';
 
 interface Command {
   id?: number;
@@ -50,23 +50,4 @@ function apply(cmd: Command): Record<string, unknown> {
   }
 }
 
-const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  if (line.trim() === '') return;
-  let cmd: Command;
-  try {
-    cmd = JSON.parse(line) as Command;
-  } catch {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: 'not JSON' })}\n`);
-    return;
-  }
-  try {
-    process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: true, ...apply(cmd) })}\n`);
-  } catch (err) {
-    process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: false, error: String(err) })}\n`);
-  }
-});
-// The test ends us by pid; stdin closing (the test process died) ends us too.
-rl.on('close', () => {
-  void fixture.close().then(() => process.exit(0));
-});
+serveCommands<Command>(apply, () => fixture.close());

@@ -15,9 +15,9 @@
  *             stop, start, state, event {id}, deliveries, requests
  *   backends: counts → {counts: {name: n}}, held → {held: {name: n}}, release
  */
-import { createInterface } from 'node:readline';
 import { createServer, type ServerResponse } from 'node:http';
 import { startSidecarFixture, type FixtureServiceInput, type SidecarFixture, type StateFault } from './sidecar-fixture.js';
+import { serveCommands } from './json-lines-main.js';
 
 type Command = { id?: number; op: string } & Record<string, unknown>;
 type Handler = (cmd: Command) => Promise<Record<string, unknown>> | Record<string, unknown>;
@@ -120,22 +120,4 @@ const [mode, ...rest] = process.argv.slice(2);
 const handle = mode === 'sidecar' ? await sidecar() : mode === 'backends' ? await backends(rest) : undefined;
 if (handle === undefined) throw new Error(`usage: seeds-sidecar-main.js sidecar | backends <name>@<ip>:<port>…`);
 
-const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  if (line.trim() === '') return;
-  let cmd: Command;
-  try {
-    cmd = JSON.parse(line) as Command;
-  } catch {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: 'not JSON' })}\n`);
-    return;
-  }
-  Promise.resolve()
-    .then(() => handle(cmd))
-    .then(
-      (answer) => process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: true, ...answer })}\n`),
-      (err: unknown) => process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: false, error: String(err) })}\n`),
-    );
-});
-// The test ends us by pid; stdin closing (the test process died) ends us too.
-rl.on('close', () => process.exit(0));
+serveCommands<Command>(handle);

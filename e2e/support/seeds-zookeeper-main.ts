@@ -13,9 +13,9 @@
  *   {"id":6,"op":"proxyPause","proxy":1}  {"op":"proxyResume","proxy":1}
  * Admin writes are retried while the client reconnects (a member the test killed).
  */
-import { createInterface } from 'node:readline';
 import { startTcpProxy, type TcpProxy } from './sources-etcd.js';
 import { fourLetterWord, zkAdmin, zkModule, type ZkAdmin } from './zookeeper.js';
+import { serveCommands } from './json-lines-main.js';
 
 interface Command {
   id?: number;
@@ -84,22 +84,4 @@ async function apply(cmd: Command): Promise<Record<string, unknown>> {
 }
 
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
-const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  if (line.trim() === '') return;
-  let cmd: Command;
-  try {
-    cmd = JSON.parse(line) as Command;
-  } catch {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: 'not JSON' })}\n`);
-    return;
-  }
-  apply(cmd).then(
-    (answer) => process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: true, ...answer })}\n`),
-    (err) => process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: false, error: String(err) })}\n`),
-  );
-});
-// The test ends us by pid; stdin closing (the test process died) ends us too.
-rl.on('close', () => {
-  void Promise.all([admin?.close(), ...[...proxies.values()].map((p) => p.close())]).finally(() => process.exit(0));
-});
+serveCommands<Command>(apply, () => Promise.all([admin?.close(), ...[...proxies.values()].map((p) => p.close())]));
