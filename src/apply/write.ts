@@ -37,13 +37,6 @@ export const writeAtomic: FileWriter = async (path, data, options = {}) => {
   if (options.fsyncDir !== false) await fsyncDir(dir);
 };
 
-/** rename() then fsync of the directory, so the new name is durable. */
-export async function renameDurable(from: string, to: string): Promise<void> {
-  await rename(from, to);
-  await fsyncDir(dirname(to));
-  if (dirname(from) !== dirname(to)) await fsyncDir(dirname(from));
-}
-
 export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {

@@ -9,7 +9,6 @@
 const START = '\u0001';
 const SEP = '\u0002';
 const END = '\u0003';
-const MARKERS = /[\u0001-\u0003]/;
 
 /** Wraps one template's output; the end marker goes before a final newline so that Handlebars' partial indentation stays as it was. */
 export function markOutput(index: number, text: string): string {
@@ -53,8 +52,6 @@ export function unmarkAndTidy(marked: string): Mapped {
   return { text: `${out.map((l) => l.text).join('\n')}\n`, origins: out.map((l) => l.origin) };
 }
 
-/** Whether a string carries a marker (values never may). */
-export const hasMarker = (s: string): boolean => MARKERS.test(s);
 
 /**
  * The line of `source` (1-based) that most likely wrote `line`: static text must match around
