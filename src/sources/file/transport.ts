@@ -24,7 +24,7 @@ export interface FileSourceDeps {
   name?: string;
   /** Slow poll (default 10 s). */
   pollMs?: number;
-  /** Quiet time after a change event before reading (default 100 ms): editors write in bursts. */
+  /** Quiet time after a change event before reading (default 100 ms): editors write in bursts. A rename over the file is read at once. */
   debounceMs?: number;
 }
 
@@ -100,12 +100,18 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
 
   let serverMemo: ReadonlyMap<string, DiscoveredServer> = new Map();
 
-  async function readOnce(): Promise<void> {
+  async function readOnce(eager: boolean): Promise<void> {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // The rename was the file going away (or an unlink before a re-create): judge after quiet.
+      if (eager && code === 'ENOENT') {
+        clearTimeout(debounceTimer);
+        debounceTimer = setTimeout(read, debounceMs);
+        return;
+      }
       lastText = undefined;
       fail(code === 'ENOENT' ? `${path}: not found` : `${path}: cannot be read (${code ?? (err as Error).message})`, err);
       return;
@@ -125,13 +131,14 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
     }
   }
 
-  function read(): void {
+  /** `eager`: asked for by a rename over the file (a missing file then waits for quiet). */
+  function read(eager = false): void {
     if (stopped) return;
     if (reading !== undefined) {
       again = true;
       return;
     }
-    reading = readOnce().finally(() => {
+    reading = readOnce(eager).finally(() => {
       reading = undefined;
       if (again) {
         again = false;
@@ -143,10 +150,14 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
   function ensureWatch(): void {
     if (watcher !== undefined || stopped) return;
     try {
-      watcher = fsWatch(dirname(path), { persistent: false }, (_event, filename) => {
+      watcher = fsWatch(dirname(path), { persistent: false }, (event, filename) => {
         if (filename !== null && filename !== basename(path)) return;
         clearTimeout(debounceTimer);
-        debounceTimer = setTimeout(read, debounceMs);
+        // A file renamed over the one we read (editors, config tools, kubelet's symlink swap) is
+        // whole: read it now. An in-place write may come in pieces, and a file created anew is
+        // written after it appears: those wait for quiet.
+        if (event === 'rename' && filename !== null && lastText !== undefined) read(true);
+        else debounceTimer = setTimeout(read, debounceMs);
       });
       watcher.on('error', (err) => {
         log.warn({ err: err.message }, `${name}: watching ${dirname(path)} failed; polling every ${pollMs} ms`);
