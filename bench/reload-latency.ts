@@ -10,7 +10,7 @@
  * Environment: BENCH_SAMPLES (30; the 1,000-backend rows take a third), BENCH_NO_DOC=1.
  * Root: runs in a network namespace.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { masterCommand, parseShowProc } from '../src/haproxy/master-cli.js';
 import { conditions, inNetns, num, sleep, stats, writeSection } from './support-doc.js';
-import { PILOT_MAIN } from './support-pilot.js';
+import { startLoggedPilot } from './support-pilot-log.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const quick = process.argv.includes('--quick');
@@ -30,58 +30,6 @@ interface Row {
   config: string;
   what: string;
   samples: number[];
-}
-
-interface Logged {
-  msg: string;
-  at: number;
-}
-
-/** The pilot with its log lines timed as they arrive. */
-async function startPilot(env: Record<string, string>): Promise<{ child: ChildProcess; lines: Logged[]; waitFor(msg: string, after: number, timeoutMs?: number): Promise<number>; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [PILOT_MAIN], {
-    env: { PATH: process.env.PATH, PILOT_LOG_LEVEL: 'info', HAPROXY_LOG_FORMAT: 'none', STATS_PASSWORD: 'bench', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: Logged[] = [];
-  let buf = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    const at = performance.now();
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.startsWith('{')) {
-        try {
-          lines.push({ msg: String((JSON.parse(line) as { msg?: string }).msg), at });
-        } catch {
-          /* not ours */
-        }
-      }
-    }
-  });
-  child.stderr!.resume();
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  const waitFor = async (msg: string, after: number, timeoutMs = 60_000): Promise<number> => {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const hit = lines.find((l) => l.at >= after && l.msg.startsWith(msg));
-      if (hit) return hit.at;
-      if (child.exitCode !== null || performance.now() > deadline) throw new Error(`no "${msg}" log line`);
-      await sleep(1);
-    }
-  };
-  await waitFor('started:', 0, 120_000);
-  return {
-    child,
-    lines,
-    waitFor,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 async function workers(socket: string): Promise<string> {
@@ -130,7 +78,7 @@ function bigDiscovery(backends: number, servers: number): string {
 }
 
 async function measure(config: string, env: Record<string, string>, runDir: string, n: number): Promise<Row[]> {
-  const pilot = await startPilot({ PILOT_RUN_DIR: runDir, ...env });
+  const pilot = await startLoggedPilot({ PILOT_RUN_DIR: runDir, ...env });
   const sighup: number[] = [];
   const post: number[] = [];
   try {
@@ -138,7 +86,7 @@ async function measure(config: string, env: Record<string, string>, runDir: stri
       await sleep(300);
       const t0 = performance.now();
       pilot.child.kill('SIGHUP');
-      sighup.push((await pilot.waitFor('applied (reload)', t0)) - t0);
+      sighup.push((await pilot.waitFor('applied (reload)', t0)).at - t0);
     }
     for (let k = 0; k < n; k++) {
       await sleep(1100); // POST /reload starts at most one reload a second

@@ -6,6 +6,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
@@ -45,7 +46,17 @@ async function firstLine(cmd: string, args: string[]): Promise<string> {
   return `${r.stdout}\n${r.stderr}`.trim().split('\n')[0] ?? '';
 }
 
-/** "Run <date> UTC on <machine>; <versions>", and the load average when the run began. */
+/** The share of one core a busy loop gets for `ms`: 1 on an idle machine, less when others compete. */
+export function cpuShare(ms = 1000): number {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  let x = 0;
+  while (performance.now() - t0 < ms) x += Math.sqrt(x + 1);
+  const c = process.cpuUsage(c0);
+  return x > 0 ? (c.user + c.system) / 1000 / (performance.now() - t0) : 0;
+}
+
+/** "Run <date> UTC on <machine>; <versions>", the load average and the CPU share when the run began. */
 export async function conditions(extra: { etcd?: boolean; wrk?: boolean; java?: boolean } = {}): Promise<string> {
   const cpu = cpus();
   const haproxy = (await firstLine(process.env.HAPROXY_BIN ?? 'haproxy', ['-v'])).replace(/ - https.*$/, '').replace(/^HAProxy version /, '');
@@ -55,8 +66,9 @@ export async function conditions(extra: { etcd?: boolean; wrk?: boolean; java?: 
   const load = loadavg().map((l) => l.toFixed(1)).join(' / ');
   return (
     `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ` +
-    `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}; ${parts.join(', ')}. Load average at the start ${load} ` +
-    '(the machine is shared with other engineers\' test runs: figures are noisy, compare rows of the same run).'
+    `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}; ${parts.join(', ')}. Load average at the start ${load}; ` +
+    `a busy loop got ${Math.round(cpuShare() * 100)} % of a core then (the machine is shared with other engineers' test runs: ` +
+    'figures are noisy, compare rows of the same run).'
   );
 }
 
