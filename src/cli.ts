@@ -23,7 +23,6 @@ import { checkConfig } from './apply/check.js';
 import { parseSidecarArgs, type SidecarArgs } from './sources/sidecar/settings.js';
 import { createGenerations } from './apply/generations.js';
 import { openFilesHardLimit } from './config/limits.js';
-import { healthcheck } from './control/healthcheck.js';
 import { VERSION } from './version.js';
 
 export interface CliIo {
@@ -100,6 +99,8 @@ export async function runCli(rawArgv: readonly string[], io: CliIo): Promise<num
         io.stderr.write('healthcheck: PILOT_CONTROL_ADDR=off, nothing to check\n');
         return ExitCode.OK;
       }
+      // Loaded here only: its HTTP client (undici) is a large module the running pilot does not need.
+      const { healthcheck } = await import('./control/healthcheck.js');
       return await healthcheck(config.control);
     }
     const candidate = await renderOnce(config, log);

@@ -1,5 +1,6 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { prettyFactory } from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type { PrettyOptions } from 'pino-pretty';
 import { processOutput } from './output.js';
 
 export type { Logger };
@@ -23,6 +24,8 @@ export function createLogger(options: LogOptions): Logger {
   if (options.destination) return pino({ level: options.level, base }, options.destination);
   const out = processOutput(1);
   if (options.format === 'pretty') {
+    // Loaded only when asked for: JSON lines (the default) need none of pino-pretty's modules.
+    const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory: (o: PrettyOptions) => (line: string) => string };
     const pretty = prettyFactory({ colorize: false });
     return pino({ level: options.level, base }, { write: (line: string) => void out.write(pretty(line)) });
   }
