@@ -1,7 +1,8 @@
 /**
  * Change latency: time from a store write to the first request that shows the change through
  * HAProxy, per source (discovery file, Consul-style KV with blocking queries, etcd watch) and per
- * server-level change (address, add, remove, re-add, weight), with the reloads each change cost;
+ * server-level change (address, add, remove, re-add, weight), with the reloads each change cost
+ * (ZooKeeper too, with ProxyMgr's schema, when Debian's zookeeper and java are installed);
  * next to a confd-style baseline on the same stores (watch, render everything, `haproxy -c`,
  * reload) and a Data-Plane-API-style baseline (the API call: write the file, `haproxy -c`,
  * runtime API for what DPA does at runtime, a reload for a server delete). One run, one machine.
@@ -11,7 +12,7 @@
  *
  * Environment: BENCH_CYCLES (pilot rows, 40), BENCH_BASELINE_CYCLES (20), BENCH_NO_DOC=1.
  * Runs in a network namespace of its own (root), so :5000, :1936 and :7778 are free. Needs
- * haproxy and etcd. The Consul-style KV endpoint is the protocol fixture of the e2e tests.
+ * haproxy and etcd (and ZooKeeper). The Consul-style KV endpoint is the protocol fixture of the e2e tests.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { startConsulKvFixture } from '../e2e/support/sources-consul-kv-fixture.js';
 import { startEtcd } from '../e2e/support/sources-etcd.js';
 import { startNamedServers, type NamedServers } from './support-latency-probe.js';
-import { etcdStore, fileStore, kvStore, type Store } from './support-latency-stores.js';
+import { etcdStore, fileStore, kvStore, zkStore, type Store } from './support-latency-stores.js';
+import { startZookeeper, zkAdmin, zookeeperAvailable, type ZkAdmin, type ZkEnsemble } from '../e2e/support/zookeeper.js';
 import { startConfdStyle, startDpaStyle, type BaselineSystem } from './support-latency-baseline.js';
 import { KINDS, pilotSystem, runCycles, serversFor, type Kind, type Sample, type System } from './support-latency-scenarios.js';
 import { conditions, inNetns, num, stats, writeSection } from './support-doc.js';
@@ -50,14 +52,19 @@ async function inside(): Promise<void> {
   const kv = await startConsulKvFixture({ token: TOKEN });
   const servers: NamedServers = await startNamedServers(serversFor(Math.max(CYCLES, BASE_CYCLES)), 9100);
   const etcd = await startEtcd(1);
+  const zk: ZkEnsemble | undefined = zookeeperAvailable() ? await startZookeeper(1) : undefined;
+  const admin: ZkAdmin | undefined = zk ? await zkAdmin(zk.connectString) : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'pilot-bench-latency-'));
   const rows: Row[] = [];
   let n = 0;
-  const stores: Record<string, () => Store> = {
+  const stores: Record<string, () => Store | Promise<Store>> = {
     file: () => fileStore(join(dir, `discovery-${++n}.yaml`)),
     'KV blocking': () => kvStore(kv, TOKEN, `apps/bench${++n}/containers`),
     etcd: () => etcdStore(etcd.endpoints[0]!, `/apps/bench${++n}/web`),
+    ...(zk && admin ? { ZooKeeper: () => zkStore(admin, zk.connectString, `/bench${++n}`, 5400) } : {}),
   };
+  /** confd has no ZooKeeper watch worth comparing with ProxyMgr's; the confd-style rows cover the others. */
+  const confdSources = ['file', 'KV blocking', 'etcd'];
   const run = async (system: string, source: string, cycles: number, start: () => Promise<System>): Promise<void> => {
     const t0 = Date.now();
     process.stderr.write(`${system} / ${source}: ${cycles} cycles… `);
@@ -73,15 +80,15 @@ async function inside(): Promise<void> {
   };
   try {
     for (const source of Object.keys(stores)) {
-      const store = stores[source]!();
+      const store = await stores[source]!();
       try {
         await run('haproxy-pilot', source, CYCLES, () => pilotSystem(store));
       } finally {
         await store.close();
       }
     }
-    for (const source of Object.keys(stores)) {
-      const store = stores[source]!();
+    for (const source of confdSources) {
+      const store = await stores[source]!();
       try {
         await run('confd-style', source, BASE_CYCLES, async () => baselineAsSystem(await startConfdStyle(store, { port: 5100, dir }), 5100, store.weights));
       } finally {
@@ -90,6 +97,8 @@ async function inside(): Promise<void> {
     }
     await run('Data-Plane-API-style', 'API call', BASE_CYCLES, async () => baselineAsSystem(await startDpaStyle({ port: 5200, dir }), 5200, true));
   } finally {
+    await admin?.close();
+    await zk?.close();
     await etcd.close();
     await servers.close();
     await kv.close();
@@ -139,10 +148,15 @@ function format(rows: Row[], cond: string, seconds: number): string {
     '',
     '- **haproxy-pilot**: defaults (`PILOT_QUIET_MIN` 200 ms applies only to reloads); the discovery',
     '  file (yaml, replaced by rename), the KV endpoint with `KV_WATCH=1`, etcd with',
-    '  `ETCD_LAYOUT=containers` (each key under the prefix is a server; one transaction per change).',
-    '- **confd-style**: the same stores watched the way confd `-watch` does (blocking queries, an etcd',
-    '  watch, inotify), every change read in full, a whole config rendered, `haproxy -c`, and a reload',
-    '  (SIGUSR2 to a master-worker master, not confirmed): what seed 002\'s image and haproxy-confd did.',
+    '  `ETCD_LAYOUT=containers` (each key under the prefix is a server; one transaction per change),',
+    '  ZooKeeper with ProxyMgr\'s schema (`ZK_SERVERS`, `ZK_PATH`: a service node with a listen port,',
+    '  `{address, port}` server nodes; one ZooKeeper transaction per change; HAProxy\'s server is named',
+    '  after address and port, so an address change is a server removed and one added, at runtime).',
+    '  Sidecar\'s push → traffic rows are in their own section below.',
+    '- **confd-style**: the file, KV and etcd stores watched the way confd `-watch` does (inotify,',
+    '  blocking queries, an etcd watch), every change read in full, a whole config rendered, `haproxy -c`,',
+    '  and a reload (SIGUSR2 to a master-worker master, not confirmed): what seed 002\'s image and',
+    '  haproxy-confd did.',
     '- **Data-Plane-API-style** (reference section C4, DPA v3 without a transaction): each call writes',
     '  the whole file and validates it with `haproxy -c`; add = `add server` + `enable health` + `state',
     '  ready`, address and weight = `set server`, each on its own master CLI connection; a server',

@@ -84,7 +84,7 @@ export async function pilotSystem(store: Store, extraEnv: Record<string, string>
     apply: (set) => store.write(set),
     reloads: async () => (await pilot.status()).apply.reloads,
     workers: async () => (await pilot.status()).haproxy.workers.join(','),
-    port: 5000,
+    port: store.port,
     weights: store.weights,
     stop: () => pilot.stop(),
   };

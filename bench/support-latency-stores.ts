@@ -10,6 +10,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import type { ConsulKvFixture } from '../e2e/support/sources-consul-kv-fixture.js';
+import type { ZkAdmin } from '../e2e/support/zookeeper.js';
 
 export interface ServerSpec {
   port: number;
@@ -24,9 +25,11 @@ export interface Watching {
 }
 
 export interface Store {
-  kind: 'file' | 'kv' | 'etcd';
-  /** haproxy-pilot's variables for this store (its default frontend serves the backend on :5000). */
+  kind: 'file' | 'kv' | 'etcd' | 'zookeeper';
+  /** haproxy-pilot's variables for this store. */
   pilotEnv: Record<string, string>;
+  /** Where haproxy-pilot serves the backend (the default frontend's :5000, or the service's own listen). */
+  port: number;
   /** Whether the store's layout carries weights (the file does; a KV or etcd value is `host:port`). */
   weights: boolean;
   write(set: ServerSet): Promise<void>;
@@ -54,6 +57,7 @@ export function fileStore(path: string): Store {
   return {
     kind: 'file',
     pilotEnv: { DISCOVERY_FILE: path },
+    port: 5000,
     weights: true,
     async write(set) {
       await writeFile(`${path}.tmp`, render(set));
@@ -93,6 +97,7 @@ export function kvStore(kv: ConsulKvFixture, token: string, prefix: string): Sto
   return {
     kind: 'kv',
     pilotEnv: { KV_URL: kv.url, KV_TOKEN: token, KV_PREFIX: prefix, KV_WATCH: '1' },
+    port: 5000,
     weights: false,
     async write(set) {
       // One tick: deletes and puts land before any held blocking query answers.
@@ -151,6 +156,7 @@ export function etcdStore(endpoint: string, prefix: string): Store {
   return {
     kind: 'etcd',
     pilotEnv: { ETCD_ENDPOINTS: endpoint, ETCD_PREFIX: prefix, ETCD_LAYOUT: 'containers' },
+    port: 5000,
     weights: false,
     async write(set) {
       // One transaction, one revision: the watch sees the change as one event batch.
@@ -191,6 +197,47 @@ export function etcdStore(endpoint: string, prefix: string): Store {
       await client.delete().prefix(`${prefix}/`).catch(() => undefined);
       held.clear();
       client.close();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ ZooKeeper (ProxyMgr's schema)
+
+/**
+ * Service `web` (a listen on `port`) under `<root>/service_config`, its server nodes under
+ * `<root>/web/<name>` holding `{address, port}`; one ZooKeeper transaction per write. HAProxy's
+ * server is named after the node's address and port, so a new address is a new server (removed
+ * and added at runtime), as ProxyMgr had it.
+ */
+export async function zkStore(admin: ZkAdmin, connect: string, root: string, port: number): Promise<Store> {
+  await admin.put(`${root}/service_config/web`, { type: 'zookeeper', path: `${root}/web`, port, listen_options: ['mode http'] });
+  await admin.put(`${root}/web`, '');
+  let held = new Map<string, number>();
+  const data = (p: number): Buffer => Buffer.from(JSON.stringify({ address: '127.0.0.1', port: p }));
+  return {
+    kind: 'zookeeper',
+    pilotEnv: { ZK_SERVERS: connect, ZK_PATH: `${root}/service_config` },
+    port,
+    weights: false,
+    async write(set) {
+      const tx = admin.client.transaction();
+      let ops = 0;
+      for (const name of held.keys()) if (!set.has(name)) (tx.remove(`${root}/web/${name}`, -1), ops++);
+      for (const [name, s] of set) {
+        const was = held.get(name);
+        if (was === undefined) (tx.create(`${root}/web/${name}`, data(s.port)), ops++);
+        else if (was !== s.port) (tx.setData(`${root}/web/${name}`, data(s.port), -1), ops++);
+      }
+      held = new Map([...set].map(([n, s]) => [n, s.port]));
+      if (ops === 0) return;
+      await new Promise<void>((resolve, reject) => tx.commit((err) => (err ? reject(err) : resolve())));
+    },
+    watch() {
+      throw new Error('no confd-style watcher for ZooKeeper in this benchmark');
+    },
+    close: async () => {
+      await admin.removeTree(root).catch(() => undefined);
+      held.clear();
     },
   };
 }

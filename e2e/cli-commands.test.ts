@@ -59,7 +59,8 @@ test('check: 0 for a valid config; 78 with the haproxy -c error and its line for
   const templates = join(dir, 'templates');
   await mkdir(join(templates, 'partials'), { recursive: true });
   await writeFile(join(templates, 'partials', 'defaults.hbs'), 'defaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n    this_is_not_a_directive on\n');
-  const env = { ...base, PILOT_TEMPLATES: templates };
+  // TMPDIR: the rendered files a refused check keeps stay in this test's folder.
+  const env = { ...base, PILOT_TEMPLATES: templates, TMPDIR: dir };
   // The line haproxy -c must name: where the directive lands in the rendered file.
   const rendered = await runPilotCommand(['render'], env);
   assert.equal(rendered.code, 0, rendered.stdout + rendered.stderr);
@@ -97,8 +98,9 @@ test('version prints haproxy-pilot and HAProxy versions', async () => {
   assert.ok(r.stdout.includes(haproxyVersion), r.stdout);
 });
 
-test('an unknown command or an extra argument exits 64 with the usage', async () => {
-  for (const args of [['frobnicate'], ['render', 'extra']]) {
+test('an extra argument or an unknown command after haproxy-api flags exits 64 with the usage', async () => {
+  // (A first argument that is not a command runs as a program of its own: e2e/operator.test.ts.)
+  for (const args of [['render', 'extra'], ['-F', 'sidecar:7777', 'frobnicate'], ['plan', '--out', 'x']]) {
     const r = await runPilotCommand(args, {});
     assert.equal(r.code, 64, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, /usage: haproxy-pilot/);

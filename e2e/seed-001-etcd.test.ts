@@ -119,21 +119,30 @@ test('a certificate from the store: :443 serves TLS with it, and its file is mod
   assert.ok(!pilot.lines.some((l) => l.includes('PRIVATE KEY')), 'the key is never printed');
 });
 
-test('a certificate HAProxy refuses leaves the certificates folder byte-for-byte as it was; :443 serves on', async () => {
+test('a certificate HAProxy refuses is left out and reported; the certificates folder stays as it was; an unrelated change applies', async () => {
   const certDir = join(dir, 'live', 'certs');
   const contents = async () => Object.fromEntries(await Promise.all((await readdir(certDir)).map(async (f) => [f, await readFile(join(certDir, f), 'utf8')] as const)));
   const before = await contents();
-  const from = pilot.logs.length;
   // PEM-shaped (the layout's check passes) but not a certificate: only HAProxy can refuse it.
   const fake = '-----BEGIN CERTIFICATE-----\nQUJDREVGR0hJSktMTU5PUA==\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nQUJDREVGR0hJSktMTU5PUA==\n-----END PRIVATE KEY-----\n';
   await etcd.ctl(['put', `${BASE}/certs/bad.example`], fake);
-  const failed = await pilot.waitForLog((l) => pilot.logs.indexOf(l) >= from && /^apply failed/.test(l.msg ?? ''), 20_000);
-  assert.match(JSON.stringify(failed), /bad\.example/);
-  assert.deepEqual(await contents(), before);
+  // …and, at the same time, a valid change from the same store.
+  await etcd.ctl(['put', `${BASE}/tcp-services/mysql2/internal_port`, '3307']);
+  await etcd.ctl(['put', `${BASE}/tcp-services/mysql2/external_port`, '3310']);
+  const status = await eventually('the valid change applied, the bad certificate reported', async () => {
+    const s = JSON.parse((await pilot.http('/status', 7778)).body) as { excluded: { source: string; entry: string; reason: string }[] };
+    const cfg = await readFile(join(dir, 'haproxy.cfg'), 'utf8');
+    return /^listen tcp-mysql2$/m.test(cfg) && s.excluded.some((e) => e.entry === 'certs/bad.example.pem') ? s : undefined;
+  }, 20_000);
+  const bad = status.excluded.find((e) => e.entry === 'certs/bad.example.pem')!;
+  assert.equal(bad.source, 'etcd');
+  assert.match(bad.reason, /HAProxy refused it: .*bad\.example\.pem/);
+  assert.deepEqual(await contents(), before, 'the certificates folder is byte-for-byte as it was');
   const out = await pilot.exec(['curl', '-sk', '--max-time', '5', '--resolve', 'example.org:443:127.0.0.1', 'https://example.org/']);
   assert.match(out.stdout.trim(), /^myapp-[ab]$/);
+  assert.equal((await pilot.http('/health', 7778)).status, 200, 'one refused entry does not make the pilot unhealthy');
   await etcd.ctl(['del', `${BASE}/certs/bad.example`]);
-  await eventually('healthy again once the bad certificate is gone', async () => ((await pilot.http('/health', 7778)).status === 200 ? true : undefined), 20_000);
+  await etcd.ctl(['del', '--prefix', `${BASE}/tcp-services/mysql2/`]);
 });
 
 test('a service with a missing key is skipped with a log line naming it; the others work', async () => {

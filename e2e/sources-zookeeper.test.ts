@@ -84,6 +84,7 @@ test("seed 004's README: a service_config node with a zookeeper watcher and {add
       mode: 'http',
       servers: [{ name: '1.2.3.4:8080', host: '1.2.3.4', port: 8080 }],
       route: { port: 18080 },
+      options: [],
       serverOptions: ['check', 'inter', '2000'],
       source: 'zookeeper',
     },

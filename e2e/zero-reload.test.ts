@@ -18,6 +18,7 @@ import { startKvFixtureIn, startServersIn } from './support/seeds-netns.js';
 import { startEtcdIn } from './support/seeds-etcd.js';
 import { distinct, sample, status } from './support/seeds-traffic.js';
 import { startWrk } from './support/wrk.js';
+import { runtimeCommand } from '../src/haproxy/master-cli.js';
 
 const FRONTEND = 'http://127.0.0.1:5000/';
 const SERVERS = { one: 8001, two: 8002, three: 8003 } as const;
@@ -30,6 +31,7 @@ interface World {
   netns: Netns;
   pilot: PilotProcess;
   apply: Apply;
+  runDir: string;
 }
 
 async function world(t: { after(fn: () => Promise<void> | void): void }, source: 'file' | 'kv' | 'etcd'): Promise<World> {
@@ -77,10 +79,11 @@ async function world(t: { after(fn: () => Promise<void> | void): void }, source:
     await apply({ one: SERVERS.one });
     env = { ETCD_ENDPOINTS: etcd.endpoint, ETCD_PREFIX: '/apps/web', ETCD_LAYOUT: 'containers' };
   }
-  const pilot = startPilot({ ...env, STATS_AUTH: 'none', PILOT_RUN_DIR: join(dir, 'run') }, { netns });
+  const runDir = join(dir, 'run');
+  const pilot = startPilot({ ...env, STATS_AUTH: 'none', PILOT_RUN_DIR: runDir }, { netns });
   t.after(() => pilot.kill());
   await pilot.waitForLog((l) => String(l.msg).startsWith('started:'), 30_000);
-  return { netns, pilot, apply };
+  return { netns, pilot, apply, runDir };
 }
 
 const serving = (pilot: PilotProcess, want: string) => eventually(`traffic reaches ${want}`, async () => (distinct(await sample(pilot, FRONTEND, 12)).join() === want ? true : undefined), 15_000);
@@ -92,7 +95,7 @@ async function haproxyState(pilot: PilotProcess): Promise<{ workers: number[]; r
 
 for (const source of ['file', 'kv', 'etcd'] as const) {
   test(`${source}: servers added, removed, re-added and moved under load: 0 failed requests, 0 reloads`, async (t) => {
-    const { netns, pilot, apply } = await world(t, source);
+    const { netns, pilot, apply, runDir } = await world(t, source);
     await serving(pilot, 'one');
     const before = await haproxyState(pilot);
     const wrk = startWrk(FRONTEND, { connections: 8, threads: 1, close: false, maxSeconds: 120, enter: netns.enter });
@@ -107,6 +110,8 @@ for (const source of ['file', 'kv', 'etcd'] as const) {
     // "two" now answers at three's address: the same server name, a new address.
     await apply({ one: SERVERS.one, two: SERVERS.three });
     await serving(pilot, 'one,three');
+    await apply({ one: SERVERS.one });
+    await serving(pilot, 'one');
 
     const load = await wrk.stop();
     const after = await haproxyState(pilot);
@@ -116,5 +121,11 @@ for (const source of ['file', 'kv', 'etcd'] as const) {
     assert.equal(after.reloads, before.reloads, 'no reload');
     const applied = pilot.logs.filter((l) => l.msg === 'applied (runtime)').length;
     assert.ok(applied >= 4, `every step went through the runtime API (${applied} runtime applies)`);
+    // The removed server went to maint and, once idle, was deleted from the running HAProxy.
+    await eventually('the removed server is deleted', async () => {
+      const state = await runtimeCommand(join(runDir, 'master.sock'), 'show servers state');
+      const left = ((await status(pilot)).apply as { removing: string[] }).removing;
+      return !/^\d+ \S+ \d+ two /m.test(state) && left.length === 0 ? true : undefined;
+    }, 15_000);
   });
 }

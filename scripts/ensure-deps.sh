@@ -2,12 +2,21 @@
 # Installs what haproxy-pilot needs on a fresh Debian machine, only when it is missing:
 #   scripts/ensure-deps.sh run    -> HAProxy + npm packages + build (enough to run the default)
 #   scripts/ensure-deps.sh test   -> also what the test suite uses (etcd, dnsmasq, podman, wrk, …)
+#   --dry-run                     -> only say which Debian packages would be installed
+# Installing packages needs root (or sudo); the rest does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+dry_run=
+if [ "${1:-}" = --dry-run ]; then dry_run=1; shift; fi
 what="${1:-run}"
 
 need_pkgs=()
-want() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || need_pkgs+=("$2"); }
+# A program counts as installed on PATH or in the sbin directories, which are on root's PATH
+# only (Debian's haproxy is /usr/sbin/haproxy): haproxy-pilot looks there too.
+installed() {
+  command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || [ -x "/usr/local/sbin/$1" ] || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
+want() { installed "$1" || need_pkgs+=("$2"); }
 want_file() { [ -e "$1" ] || need_pkgs+=("$2"); }
 want haproxy haproxy
 want unshare util-linux
@@ -33,6 +42,10 @@ if [ "$what" = test ]; then
   want java default-jre-headless
   want_file /usr/share/java/zookeeper.jar zookeeper
   want_file /usr/share/java/slf4j-simple.jar libslf4j-java
+fi
+if [ -n "$dry_run" ]; then
+  if [ ${#need_pkgs[@]} -gt 0 ]; then echo "ensure-deps: would install Debian packages: ${need_pkgs[*]}"; fi
+  exit 0
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "ensure-deps: installing Debian packages: ${need_pkgs[*]}" >&2

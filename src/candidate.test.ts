@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadConfig } from './config/load.js';
-import { createBuilder, fitMaxconn } from './candidate.js';
+import { createBuilder, describeOrigin, fitMaxconn } from './candidate.js';
+import { EMBEDDED_TEMPLATES_DIR } from './render/render.js';
+import { join } from 'node:path';
 import type { DiscoveredBackend } from './state/model.js';
 
 const config = (env: Record<string, string> = {}) =>
@@ -24,7 +26,21 @@ test('fitMaxconn: maxconn is kept when the open files limit holds it, lowered (w
 
 test('the rendered config carries the lowered maxconn, and the candidate the warning', async () => {
   const builder = createBuilder({ config: config({ HAPROXY_MAXCONN: '4096' }), hasPrometheus: false, fdLimit: 4000 });
-  const candidate = await builder.build({ keys: {}, backends: backends(10, 20), files: {}, excluded: [] });
+  const candidate = await builder.build({ keys: {}, backends: backends(10, 20), files: {}, fileSources: {}, excluded: [] });
   assert.match(candidate.text, /^\s+maxconn 1772$/m);
   assert.equal(candidate.warnings.length, 1);
+});
+
+const empty = { keys: {}, backends: [], files: {}, fileSources: {}, excluded: [] };
+
+test("a candidate's line names what wrote it: the template and its line, or pilot.yaml's key", async () => {
+  const yaml = 'haproxy:\n  global:\n    - nbthread 2\n    - bogus_directive on\n';
+  const config = loadConfig({ env: { STATS_PASSWORD: 'pw', PILOT_DEMO: 'off' }, readFile: () => yaml, fileExists: (p) => p === '/etc/haproxy-pilot/pilot.yaml' });
+  const candidate = await createBuilder({ config, statsPassword: 'pw', hasPrometheus: false }).build(empty);
+  const lines = candidate.text.split('\n');
+  const bogus = lines.findIndex((l) => l.includes('bogus_directive')) + 1;
+  assert.equal(describeOrigin(candidate.origin!(bogus)!), 'haproxy.global[1] in the yaml file (PILOT_CONFIG)');
+  const maxconn = lines.findIndex((l) => l.trim().startsWith('maxconn')) + 1;
+  const global = join(EMBEDDED_TEMPLATES_DIR, 'partials', 'global.hbs');
+  assert.deepEqual(candidate.origin!(maxconn), { file: global, line: 5 });
 });

@@ -12,7 +12,7 @@ import { reservedBy, type PortUse, type Reserved } from './state/reserved.js';
 import { PilotError } from './errors.js';
 import { validName } from './state/validate.js';
 import { liftProgramSections } from './supervise/program-sections.js';
-import { loadTemplates, renderConfig } from './render/render.js';
+import { loadTemplates, originOf, renderConfig, renderConfigMapped, type RenderInput } from './render/render.js';
 import type { BackendView } from './render/view.js';
 import type { DiscoveredBackend } from './state/model.js';
 import { demoProgram, type DemoPorts } from './demo/program.js';
@@ -60,6 +60,25 @@ export interface Candidate extends ApplyCandidate {
   programs: ProgramSpec[];
   /** What lifting left out of the operator's `program` sections. */
   warnings: string[];
+  /**
+   * What wrote line `line` (1-based) of `text`: a template file and its line, the operator's
+   * config, or a yaml key (haproxy.global / haproxy.defaults lines) — for messages about a line
+   * `haproxy -c` refused.
+   */
+  origin?(line: number): LineOrigin | undefined;
+}
+
+export interface LineOrigin {
+  file: string;
+  line?: number;
+  /** A yaml key (`haproxy.global[1]`) when the line is one of pilot.yaml's raw lines. */
+  key?: string;
+}
+
+/** `templates/partials/defaults.hbs:6`, `haproxy.global[1] in the yaml file (PILOT_CONFIG)`. */
+export function describeOrigin(o: LineOrigin): string {
+  if (o.key !== undefined) return `${o.key} in ${o.file}`;
+  return o.line === undefined ? o.file : `${o.file}:${o.line}`;
 }
 
 /** The folder, relative to the generation, that certificates from the stores go to. */
@@ -96,7 +115,7 @@ export function createBuilder(settings: Settings): Builder {
       for (const name of Object.keys(desired.files)) validName('certificate file name', name.slice(CERTS_DIR.length + 1));
       const hasCerts = Object.keys(desired.files).length > 0;
       const fds = fitMaxconn(config, desired.backends, settings.fdLimit);
-      const text = renderConfig(templates, {
+      const input: RenderInput = {
         config: templateConfig,
         backends: desired.backends,
         keys: desired.keys,
@@ -106,8 +125,21 @@ export function createBuilder(settings: Settings): Builder {
         demo: settings.demo,
         cache,
         ...(fds.maxconn !== undefined ? { maxconn: fds.maxconn } : {}),
-      });
-      return { text, files: desired.files, backends: desired.backends, programs: ownPrograms, warnings: fds.warning ? [fds.warning] : [] };
+      };
+      const text = renderConfig(templates, input);
+      // Which template wrote a line: rendered again with markers, only when asked (a refused line).
+      let mapped: ReturnType<typeof renderConfigMapped> | undefined;
+      const origin = (line: number): LineOrigin | undefined => {
+        // pilot.yaml's raw lines are printed as they are: name their key rather than the partial.
+        const shown = text.split('\n')[line - 1]?.trim();
+        for (const [key, lines] of [['haproxy.global', config.global.extraGlobal], ['haproxy.defaults', config.defaults.extraDefaults]] as const) {
+          const i = lines.findIndex((l) => l.trim() === shown);
+          if (shown && i >= 0) return { file: 'the yaml file (PILOT_CONFIG)', key: `${key}[${i}]` };
+        }
+        mapped ??= renderConfigMapped(templates, input);
+        return originOf(templates, mapped, line);
+      };
+      return { text, files: desired.files, backends: desired.backends, programs: ownPrograms, warnings: fds.warning ? [fds.warning] : [], origin };
     },
   };
 }
@@ -121,5 +153,6 @@ async function fromUserConfig(path: string, env: Readonly<Record<string, string>
     throw new PilotError('E_CONFIG', `HAPROXY_CONFIG: cannot read ${path}`, { cause: err });
   }
   const lifted = liftProgramSections(text, path, env);
-  return { text: lifted.config, files: {}, backends: [], programs: [...ownPrograms, ...lifted.programs], warnings: lifted.warnings };
+  // Lifting keeps every line where it was: line n is line n of the operator's file.
+  return { text: lifted.config, files: {}, backends: [], programs: [...ownPrograms, ...lifted.programs], warnings: lifted.warnings, origin: (line) => ({ file: path, line }) };
 }

@@ -19,14 +19,24 @@ export interface LogOptions {
  * Writes are asynchronous and bounded (src/output.ts): a stalled log reader drops and counts
  * lines instead of blocking the control plane. main.ts flushes what is queued before it exits.
  */
+/** pino-pretty's formatter, loaded only when asked for: JSON lines (the default) need none of its modules. */
+function prettyLines(): (line: string) => string {
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory: (o: PrettyOptions) => (line: string) => string };
+  return prettyFactory({ colorize: false });
+}
+
 export function createLogger(options: LogOptions): Logger {
   const base = { name: 'haproxy-pilot' };
-  if (options.destination) return pino({ level: options.level, base }, options.destination);
+  if (options.destination) {
+    const dest = options.destination;
+    if (options.format !== 'pretty') return pino({ level: options.level, base }, dest);
+    // Formatted in-process and written at once (render, check and plan log to stderr).
+    const pretty = prettyLines();
+    return pino({ level: options.level, base }, { write: (line: string) => void dest.write(pretty(line)) });
+  }
   const out = processOutput(1);
   if (options.format === 'pretty') {
-    // Loaded only when asked for: JSON lines (the default) need none of pino-pretty's modules.
-    const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory: (o: PrettyOptions) => (line: string) => string };
-    const pretty = prettyFactory({ colorize: false });
+    const pretty = prettyLines();
     return pino({ level: options.level, base }, { write: (line: string) => void out.write(pretty(line)) });
   }
   return pino({ level: options.level, base }, { write: (line: string) => void out.write(line) });

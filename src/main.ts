@@ -24,6 +24,7 @@ const code = await runCli(process.argv.slice(2), {
   env: process.env,
   stdout: process.stdout,
   stderr: process.stderr,
+  stdinTTY: process.stdin.isTTY === true,
   onFatal: (handler) => (fatal = handler),
 });
 // Log lines are written asynchronously: write what is queued, unless the reader is gone.

@@ -15,7 +15,8 @@
 import type { Logger } from './log.js';
 import type { Snapshot, Source } from './sources/source.js';
 import type { SourceStatus } from './state/model.js';
-import { mergeSnapshots, type Excluded } from './state/merge.js';
+import { mergeSnapshots, type DesiredState, type Excluded } from './state/merge.js';
+import { culprits, entriesOf, entryName, entrySource, pointedAt, without, type Entry } from './state/isolate.js';
 import { internBackends } from './state/intern.js';
 import type { Builder, Candidate } from './candidate.js';
 import { describeError, PilotError } from './errors.js';
@@ -23,12 +24,17 @@ import { describeError, PilotError } from './errors.js';
 export interface PassResult {
   ok: boolean;
   kind: 'none' | 'runtime' | 'reload';
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; details?: Record<string, unknown> };
 }
+
+/** Refusals a discovered entry can cause (the rest are the operator's or HAProxy's own). */
+const ISOLATABLE = new Set(['E_CHECK', 'E_PORT_BUSY']);
 
 export interface PilotTransaction {
   /** What applying would take, without doing it: runtime-only plans skip the quiet wait. */
   plan?(candidate: Candidate): 'none' | 'runtime' | 'reload';
+  /** Whether HAProxy would take the candidate (nothing installed): to find the entries it refuses. */
+  verify?(candidate: Candidate): Promise<{ code: string; message: string; details?: Record<string, unknown> } | undefined>;
   apply(candidate: Candidate, reason: string, options: { force: boolean }): Promise<PassResult>;
 }
 
@@ -151,14 +157,57 @@ export function createPilot(options: PilotOptions) {
     }
   }
 
-  function merge(builder: Builder) {
-    const desired = mergeSnapshots(snapshots.values(), builder.reserved);
+  function merge(builder: Builder): DesiredState {
+    const desired = withoutQuarantined(mergeSnapshots(snapshots.values(), builder.reserved));
     reportExcluded(desired.excluded);
     return desired;
   }
 
-  async function buildWith(builder: Builder): Promise<Candidate> {
-    const candidate = await builder.build(merge(builder));
+  /**
+   * Entries HAProxy refused stay out while their source gives them unchanged (the same interned
+   * backend object, the same file bytes); a change brings them back for another try.
+   */
+  const quarantine = new Map<string, { entry: Entry; data?: string; reason: string }>();
+  const quarantineKey = (e: Entry): string => `${entrySource(e)}\0${e.kind}\0${entryName(e)}`;
+  function withoutQuarantined(desired: DesiredState): DesiredState {
+    if (quarantine.size === 0) return desired;
+    const out = new Set<Entry>();
+    const excluded = [...desired.excluded];
+    for (const e of entriesOf(desired)) {
+      const q = quarantine.get(quarantineKey(e));
+      if (!q) continue;
+      const same = e.kind === 'backend' ? q.entry.kind === 'backend' && q.entry.backend === e.backend : q.data === desired.files[e.path];
+      if (!same) {
+        quarantine.delete(quarantineKey(e));
+        continue;
+      }
+      out.add(e);
+      excluded.push({ source: entrySource(e), entry: entryName(e), reason: q.reason });
+    }
+    return { ...without(desired, out), excluded };
+  }
+
+  /**
+   * HAProxy refused a candidate: find the discovered entries at fault (where HAProxy points, else
+   * by bisection), keep them out, and say which. False when the fault is the operator's own.
+   */
+  async function isolate(builder: Builder, refused: Candidate, error: { message: string; details?: Record<string, unknown> }): Promise<boolean> {
+    const verify = options.transaction.verify;
+    if (!verify) return false;
+    const desired = merge(builder);
+    const entries = entriesOf(desired);
+    const passes = async (out: ReadonlySet<Entry>): Promise<boolean> => (await verify(await builder.build(without(desired, out)))) === undefined;
+    const details = error.details ?? {};
+    const pointed = pointedAt(entries, refused.text, { message: error.message, ...(typeof details['line'] === 'number' ? { line: details['line'] } : {}), ...(typeof details['output'] === 'string' ? { output: details['output'] } : {}) });
+    const bad = pointed.length > 0 && (await passes(new Set(pointed))) ? pointed : await culprits(entries, passes);
+    if (!bad || bad.length === 0) return false;
+    const why = `HAProxy refused it: ${error.message}`;
+    for (const e of bad) quarantine.set(quarantineKey(e), { entry: e, ...(e.kind === 'file' ? { data: desired.files[e.path]! } : {}), reason: why });
+    return true;
+  }
+
+  async function buildWith(builder: Builder, desired: DesiredState = merge(builder)): Promise<Candidate> {
+    const candidate = await builder.build(desired);
     // A warning (maxconn lowered to fit the open files limit, a lifted program's dropped keyword)
     // is logged once, when it first appears.
     for (const w of candidate.warnings) if (!warned.has(w)) log.warn(w);
@@ -186,8 +235,13 @@ export function createPilot(options: PilotOptions) {
     const reason = [...req.reasons].join(', ');
     try {
       const builder = built?.builder ?? (await options.builder(req.reread));
-      const candidate = built?.candidate ?? (await buildWith(builder));
-      const result = await options.transaction.apply(candidate, reason, { force: req.force });
+      let candidate = built?.candidate ?? (await buildWith(builder));
+      let result = await options.transaction.apply(candidate, reason, { force: req.force });
+      // One bad entry blocks nothing: leave out what HAProxy refused and apply the rest.
+      if (!result.ok && result.error && ISOLATABLE.has(result.error.code) && (await isolate(builder, candidate, result.error))) {
+        candidate = await buildWith(builder);
+        result = await options.transaction.apply(candidate, `${reason} (without what HAProxy refused)`, { force: req.force });
+      }
       if (result.ok) options.commit(builder, candidate);
       return result;
     } catch (err) {

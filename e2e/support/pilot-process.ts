@@ -46,6 +46,10 @@ export interface StartOptions {
   node?: string;
   /** The script to run instead of dist/src/main.js (a wrapper around it). */
   main?: string;
+  /** Run haproxy-pilot as this uid (and gid), without root (setpriv, after the namespaces are made). */
+  user?: number;
+  /** Shell commands run inside the namespaces before haproxy-pilot (pid1 only: a private mount namespace, e.g. a bind mount). */
+  setup?: string;
 }
 
 /** A named network namespace (`ip netns add`) with loopback up: start stores in it before haproxy-pilot. */
@@ -63,8 +67,9 @@ export async function createNetns(): Promise<Netns> {
   return { name, enter: ['ip', 'netns', 'exec', name], remove: async () => void (await execa('ip', ['netns', 'delete', name], { reject: false })) };
 }
 
-export function startPilot(env: Record<string, string>, { pid1 = true, args = [], netns, node = process.execPath, main = MAIN }: StartOptions = {}): PilotProcess {
-  const script = 'ip link set lo up && exec "$0" "$@"';
+export function startPilot(env: Record<string, string>, { pid1 = true, args = [], netns, node = process.execPath, main = MAIN, user, setup }: StartOptions = {}): PilotProcess {
+  const drop = user === undefined ? '' : `setpriv --reuid=${user} --regid=${user} --clear-groups `;
+  const script = `PATH="/usr/sbin:/sbin:$PATH" ip link set lo up && ${setup ? `${setup} && ` : ''}exec ${drop}"$0" "$@"`;
   const namespaces = [...(pid1 ? ['--pid', '--fork', '--mount-proc'] : []), ...(netns ? [] : ['--net'])];
   // dash drops variables whose names are not shell names (seed 001's `HAPROXY-ID`): pass those
   // through env(1) after the shell, as a container runtime would pass them.

@@ -119,9 +119,9 @@ export async function startKvFixtureIn(netns: Netns, token: string): Promise<Net
   };
 }
 
-export type ServerSpec = { kind: 'http' | 'echo'; name: string; host: string; port: number };
+export type ServerSpec = { kind: 'http' | 'sick' | 'echo'; name: string; host: string; port: number };
 
-/** Small HTTP servers answering their own name, and TCP echo servers, inside the netns. */
+/** Small HTTP servers answering their own name (`sick`: 503 on /health), and TCP echo servers, inside the netns. */
 export async function startServersIn(netns: Netns, specs: ServerSpec[]): Promise<NetnsProcess> {
   const proc = spawnInNetns(netns, [process.execPath, here('./seeds-servers-main.js'), ...specs.map((s) => `${s.kind}:${s.name}@${s.host}:${s.port}`)]);
   await proc.waitFor((m) => m.ready === true);

@@ -38,7 +38,7 @@ export async function startTransactionRig(initial: DiscoveredBackend[], env: Rec
       hasPrometheus: false,
     });
   const candidate = (backends: DiscoveredBackend[], options: { files?: Record<string, string>; env?: Record<string, string> } = {}): Promise<Candidate> => {
-    const desired: DesiredState = { keys: {}, backends, files: options.files ?? {}, excluded: [] };
+    const desired: DesiredState = { keys: {}, backends, files: options.files ?? {}, fileSources: {}, excluded: [] };
     return builderFor(options.env).build(desired);
   };
   const generations = createGenerations(dir);

@@ -5,6 +5,8 @@
  * with a generated config in a temp dir, on free 127.0.0.1 ports. One server, or an ensemble
  * whose members can be killed, paused (SIGSTOP) and restarted. Stopped by pid, never by name.
  * Readiness is the `srvr` four-letter word answering a `Mode:` line (serving, in a quorum).
+ * `enter` runs the members inside a network namespace (seeds-zookeeper.ts), where a pilot
+ * started in that namespace reaches them on its own 127.0.0.1.
  *
  * Also a promise-style admin client (the same npm client the source uses) to write nodes.
  */
@@ -87,12 +89,21 @@ process.once('exit', () => {
   }
 });
 
+export interface StartZookeeperOptions {
+  tickMs?: number;
+  /** Command prefix that runs the members elsewhere, e.g. a network namespace's `ip netns exec <name>` (it execs: the pid stays java's). */
+  enter?: readonly string[];
+  /** How to send a four-letter word where the members listen (default: a TCP connection from this process). */
+  fourLetter?: (port: number, word: string) => Promise<string>;
+}
+
 /**
  * Starts `size` members (1: standalone). `tickMs` sets tickTime, which bounds session timeouts to
  * [2, 20] ticks unless min/maxSessionTimeout say otherwise (we allow 2 ticks .. 60 s).
  */
-export async function startZookeeper(size = 1, opts: { tickMs?: number } = {}): Promise<ZkEnsemble> {
+export async function startZookeeper(size = 1, opts: StartZookeeperOptions = {}): Promise<ZkEnsemble> {
   const tick = opts.tickMs ?? 100;
+  const four = opts.fourLetter ?? ((port: number, word: string) => fourLetterWord(port, word, 1000));
   const dir = await mkdtemp(join(tmpdir(), 'pilot-zk-'));
   const specs: { id: number; client: number; peer: number; election: number }[] = [];
   for (let i = 1; i <= size; i++) specs.push({ id: i, client: await freePort(), peer: await freePort(), election: await freePort() });
@@ -138,9 +149,11 @@ export async function startZookeeper(size = 1, opts: { tickMs?: number } = {}): 
       async start() {
         if (member.running) return;
         stderr = '';
+        const enter = opts.enter ?? [];
         proc = spawn(
-          'java',
+          enter[0] ?? 'java',
           [
+            ...(enter.length > 0 ? [...enter.slice(1), 'java'] : []),
             '-Xmx128m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto',
             '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
             '-Dzookeeper.admin.enableServer=false',
@@ -174,7 +187,7 @@ export async function startZookeeper(size = 1, opts: { tickMs?: number } = {}): 
         const deadline = Date.now() + ms;
         for (;;) {
           if (!member.running) throw new Error(`zookeeper member ${s.id} exited:\n${stderr}`);
-          const answer = await fourLetterWord(s.client, 'srvr', 1000);
+          const answer = await four(s.client, 'srvr');
           if (/^Mode: (standalone|leader|follower)$/m.test(answer)) return;
           if (Date.now() > deadline) throw new Error(`zookeeper member ${s.id} not serving within ${ms} ms (srvr: ${JSON.stringify(answer.slice(0, 200))})\n${stderr}`);
           await new Promise((r) => setTimeout(r, 50));
@@ -188,7 +201,7 @@ export async function startZookeeper(size = 1, opts: { tickMs?: number } = {}): 
   const ensemble: ZkEnsemble = {
     members,
     connectString: members.map((m) => m.address).join(','),
-    fourLetter: (m, word) => fourLetterWord(m.clientPort, word),
+    fourLetter: (m, word) => four(m.clientPort, word),
     async close() {
       await Promise.all(members.map((m) => m.stop()));
       await rm(dir, { recursive: true, force: true });

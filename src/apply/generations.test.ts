@@ -48,3 +48,15 @@ test('rewriteLive replaces the live config in place; prune keeps the live genera
   const next = await again.install(await again.stage({ text: '4\n', files: {} }));
   assert.match(next.installed.dir, /\/gen\/4$/);
 });
+
+test('previousText is the config that was live before the last install, runtime rewrites included', async (t) => {
+  const dir = await tempDir(t);
+  const g = createGenerations(dir);
+  assert.equal(await g.previousText(), undefined);
+  await g.install(await g.stage({ text: '1\n', files: {} }));
+  await g.rewriteLive('1 with a server in maint\n');
+  const second = await g.install(await g.stage({ text: '2\n', files: {} }));
+  assert.equal(await g.previousText(), '1 with a server in maint\n');
+  await second.undo();
+  assert.equal(await g.previousText(), undefined);
+});

@@ -41,12 +41,19 @@ export interface Generations {
   stage(set: StagedFiles): Promise<Stage>;
   /** Makes a staged folder live (one symlink rename); `undo` makes the previous one live again. */
   install(stage: Stage): Promise<{ installed: Stage; undo(): Promise<void> }>;
+  /** Removes a staged folder that was only checked. */
+  discard(stage: Stage): Promise<void>;
   /** Keeps a refused candidate whole in rejectedDir (replacing the previous one). */
   reject(stage: Stage): Promise<string>;
   /** Rewrites the live config in place (runtime changes: the file mirrors what runs). */
   rewriteLive(text: string): Promise<void>;
   /** The live config text, if there is one. */
   liveText(): Promise<string | undefined>;
+  /**
+   * The config of the generation that was live before the last install, as it was last written
+   * (runtime changes included): what HAProxy runs until the reload that follows the install.
+   */
+  previousText(): Promise<string | undefined>;
   /** Removes generations other than the live one and the one before it. */
   prune(): Promise<void>;
 }
@@ -124,6 +131,10 @@ export function createGenerations(runDir: string): Generations {
       };
     },
 
+    async discard(stage) {
+      await rm(stage.dir, { recursive: true, force: true });
+    },
+
     async reject(stage) {
       await rm(rejectedDir, { recursive: true, force: true });
       await rename(stage.dir, rejectedDir);
@@ -143,6 +154,11 @@ export function createGenerations(runDir: string): Generations {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw err;
       }
+    },
+
+    async previousText() {
+      if (previous === undefined) return undefined;
+      return readFile(join(runDir, previous, 'haproxy.cfg'), 'utf8').catch(() => undefined);
     },
 
     async prune() {

@@ -8,7 +8,12 @@
  *   address/port (an IP)  → set server <b>/<s> addr <ip> port <p>
  *   weight                → set server <b>/<s> weight <n>
  *   `disabled` or not     → set server <b>/<s> state maint | ready
- *   a new server          → add server <b>/<s> <addr> <keywords>, enable health/agent, ready
+ *   `weight 0`            → set server <b>/<s> state drain: a config cannot say "drain", so a
+ *                           drained server is rendered `weight 0`; at run time HAProxy's own
+ *                           drain state does it (in-flight and persistent requests finish, no
+ *                           new ones, shown as DRAIN, its weight kept), and leaving it is
+ *                           `state ready` after the weight it should have
+ *   a new server          → add server <b>/<s> <addr> <keywords>, enable health/agent, ready (or drain)
  *   a removed server      → state maint (no new connections, in-flight ones finish), then
  *                           `del server` once it holds none (the transaction retries it)
  * `add server` needs a backend with a dynamic balance algorithm (roundrobin, leastconn, first,
@@ -128,10 +133,14 @@ export function parseServerLine(words: readonly string[]): ServerLine | undefine
 }
 
 const DYNAMIC_BALANCE = new Set(['roundrobin', 'leastconn', 'first', 'random']);
-/** Server keywords `add server` refuses (src/server.c srv_kws, dynamic_ok = 0, 2.6 → 3.2), or that we do not risk. */
+/**
+ * Server keywords `add server` refuses (srv_kws with dynamic_ok = 0 in src/server.c, src/check.c
+ * and src/cfgparse-ssl.c, 2.6 → 3.2; each one measured on 2.6.12), or that we do not risk.
+ */
 const NOT_DYNAMIC = new Set([
   'resolvers', 'resolve-net', 'resolve-opts', 'resolve-prefer', 'init-addr', 'redir', 'namespace', 'stick', 'non-stick',
   'socks4', 'max-reuse', 'log-proto', 'cookie', 'track', 'id',
+  'no-ssl', 'no-check-ssl', 'no-check', 'no-agent-check', 'no-check-send-proxy', 'no-send-proxy-v2-ssl', 'no-send-proxy-v2-ssl-cn',
 ]);
 
 interface ServerSection {
@@ -168,6 +177,12 @@ function cannotAdd(s: ServerLine, section: ServerSection, defaults: ServerSectio
   const refused = s.rest.find((w) => NOT_DYNAMIC.has(w));
   if (refused) return `"${refused}" cannot be given to an added server`;
   return undefined;
+}
+
+/** What a server line asks of HAProxy's admin state: `disabled` is maint, `weight 0` drain. */
+function adminState(s: ServerLine, lingering: boolean): 'maint' | 'drain' | 'ready' {
+  if (s.disabled || lingering) return 'maint';
+  return s.weight === 0 ? 'drain' : 'ready';
 }
 
 const sameRest = (a: ServerLine, b: ServerLine): boolean => a.rest.length === b.rest.length && a.rest.every((w, i) => w === b.rest[i]);
@@ -223,22 +238,24 @@ export function planApply({ running, next, lingering }: PlanInput): Plan {
         // Added servers start in maintenance with their checks off (src/server.c).
         if (want.rest.includes('check')) ops.push({ backend: b, server: name, kind: 'health', command: `enable health ${b}/${name}` });
         if (want.rest.includes('agent-check')) ops.push({ backend: b, server: name, kind: 'agent', command: `enable agent ${b}/${name}` });
-        if (!want.disabled) set(name, 'state', 'state ready');
+        if (!want.disabled) set(name, 'state', want.weight === 0 ? 'state drain' : 'state ready');
         continue;
       }
       if (!sameRest(have, want)) return { kind: 'reload', reason: `server ${b}/${name} changed its settings` };
-      const wasDisabled = have.disabled || !old.servers.has(name);
       if (!old.servers.has(name)) returned.push(`${b}/${name}`);
+      const from = adminState(have, !old.servers.has(name));
+      const to = adminState(want, false);
       // Taking traffic away goes first and giving it back last, so no request reaches a server
       // at an address or weight that is about to change.
-      if (want.disabled && !wasDisabled) set(name, 'state', 'state maint');
+      if (to !== from && to !== 'ready') set(name, 'state', `state ${to}`);
       if (have.host !== want.host || have.port !== want.port) {
         // `set server … addr` takes an IP (2.6 answers "Invalid addr" for a name).
         if (isIP(want.host) === 0) return { kind: 'reload', reason: `server ${b}/${name} moved to host name ${want.host}` };
         set(name, 'addr', `addr ${want.host} port ${want.port}`);
       }
-      if ((have.weight ?? 1) !== (want.weight ?? 1)) set(name, 'weight', `weight ${want.weight ?? 1}`);
-      if (!want.disabled && wasDisabled) set(name, 'state', 'state ready');
+      // Weight 0 is the drain state (kept above): the weight it will come back with is set then.
+      if ((have.weight ?? 1) !== (want.weight ?? 1) && want.weight !== 0) set(name, 'weight', `weight ${want.weight ?? 1}`);
+      if (to === 'ready' && from !== 'ready') set(name, 'state', 'state ready');
     }
     for (const [name, have] of old.servers) {
       if (cur.servers.has(name)) continue;

@@ -31,3 +31,18 @@ test('sections are found by keyword, indented or not, and comments and quotes fo
   assert.ok(kept.some((l) => l.startsWith('3 myapp 1 one ')));
   assert.ok(kept.some((l) => l.startsWith('3 myapp 2 two ')));
 });
+
+test('a server whose maint, drain or weight the new config changes, or that the running config lost, takes the new config (HAProxy would restore the runtime state)', () => {
+  // `one` was put in maint at run time (the file mirrors it: `disabled`), `two` drained (`weight 0`).
+  const running = `backend myapp\n    server one 10.0.0.1:8080 check disabled\n    server two 10.0.0.2:8080 check weight 0\n    server web web.example:80 check\n`;
+  const state = `${STATE}3 myapp 4 gone 10.0.0.4 2 1 1 1 12 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0\n`;
+  const ready = `backend myapp\n    server one 10.0.0.1:8080 check\n    server two 10.0.0.2:8080 check\n    server web web.example:80 check\n    server gone 10.0.0.4:8080 check\n`;
+  const kept = filterServerState(state, ready, running).split('\n');
+  assert.ok(!kept.some((l) => / myapp \d (one|two|gone) /.test(l)), 'maint, drain and a lingering server do not come back');
+  assert.ok(kept.some((l) => l.startsWith('3 myapp 3 web ')), 'an unchanged server keeps its state');
+
+  const same = `backend myapp\n    server one 10.0.0.1:8080 check disabled\n    server two 10.0.0.2:8080 check weight 0\n`;
+  const unchanged = filterServerState(STATE, same, running).split('\n');
+  assert.ok(unchanged.some((l) => l.startsWith('3 myapp 1 one ')) && unchanged.some((l) => l.startsWith('3 myapp 2 two ')), 'still in maint and drain: the saved state stays');
+  assert.ok(filterServerState(STATE, ready).split('\n').some((l) => l.startsWith('3 myapp 1 one ')), 'without a running config, as before');
+});

@@ -63,7 +63,7 @@ async function setup(t: { after(fn: () => Promise<void>): void }) {
   t.after(() => rm(dir, { recursive: true, force: true }));
   const config = loadConfig({ env: { PILOT_RUN_DIR: dir, STATS_PORT: '0', PILOT_DEMO: 'off', HAPROXY_SERVER_STATE_FILE: 'off' }, readFile: (p) => readFileSync(p, 'utf8'), fileExists: existsSync });
   const builder = createBuilder({ config, hasPrometheus: false });
-  const candidate = (backends: DiscoveredBackend[], files: Record<string, string> = {}): Promise<Candidate> => builder.build({ keys: {}, backends, files, excluded: [] });
+  const candidate = (backends: DiscoveredBackend[], files: Record<string, string> = {}): Promise<Candidate> => builder.build({ keys: {}, backends, files, fileSources: {}, excluded: [] });
   const generations = createGenerations(dir);
   const deps = { bin: 'haproxy', generations, relativePaths: true, log: silentLogger() };
   const initial = await candidate(web(A));

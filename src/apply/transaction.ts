@@ -27,6 +27,14 @@ import { bindPorts, checkPortsFree, type BindPort } from './ports.js';
 
 export type ApplyKind = 'none' | 'runtime' | 'reload';
 
+export interface DryRun {
+  kind: ApplyKind;
+  /** Why a reload is needed. */
+  reason?: string;
+  /** The runtime API commands, in order. */
+  commands: string[];
+}
+
 /** What a pass asks HAProxy to run. */
 export interface ApplyCandidate {
   /** haproxy.cfg */
@@ -70,6 +78,8 @@ export interface ApplyStatus {
   applyFailures: number;
   /** Where the last rejected candidate was kept. */
   rejectedPath?: string;
+  /** Servers removed from the config that HAProxy still holds in maint until they are idle (`backend/server`). */
+  removing: string[];
 }
 
 export interface ApplyOptions {
@@ -86,6 +96,10 @@ export interface Transaction {
   close(): void;
   /** What applying the candidate would take (no side effects). */
   plan(candidate: ApplyCandidate): ApplyKind;
+  /** The same, with why a reload is needed or the runtime commands it would send (`haproxy-pilot plan`). */
+  dryRun(candidate: ApplyCandidate): DryRun;
+  /** Whether HAProxy (`haproxy -c`) and the port preflight would take the candidate; nothing is installed or kept. */
+  verify(candidate: ApplyCandidate): Promise<ApplyError | undefined>;
   apply(candidate: ApplyCandidate, reason: string, options?: ApplyOptions): Promise<ApplyResult>;
   status(): ApplyStatus;
 }
@@ -335,12 +349,32 @@ export function createTransaction(options: TransactionOptions): Transaction {
     }
   }
 
+  async function verify(cand: ApplyCandidate): Promise<ApplyError | undefined> {
+    const stage = await generations.stage(cand);
+    try {
+      await (options.check ?? checkConfig)({ bin: options.bin, path: stage.configPath, ...(options.relativePaths ? { chdir: stage.dir } : {}) });
+      await ports(bindPorts(cand.text), bindPorts(installed.text));
+      return undefined;
+    } catch (err) {
+      return toApplyError(err);
+    } finally {
+      await generations.discard(stage).catch(() => undefined);
+    }
+  }
+
   return {
+    verify: (cand) => serial(() => verify(cand)),
     close: () => {
       closed = true;
       if (sweepTimer) clearTimeout(sweepTimer);
     },
     plan: (cand) => (installed.hash === candidateHash(cand) && !dirty ? 'none' : plan(cand, {}).kind),
+    dryRun: (cand) => {
+      if (installed.hash === candidateHash(cand) && !dirty) return { kind: 'none', commands: [] };
+      const p = plan(cand, {});
+      if (p.kind === 'reload') return { kind: 'reload', reason: p.reason, commands: [] };
+      return { kind: p.kind, commands: p.kind === 'runtime' ? p.ops.map((op) => op.command) : [] };
+    },
     apply,
     status: () => ({
       configPath: generations.liveConfig,
@@ -352,6 +386,7 @@ export function createTransaction(options: TransactionOptions): Transaction {
       runtimeOps: counters.runtimeOps,
       applyFailures: counters.applyFailures,
       ...(lastRejected ? { rejectedPath: lastRejected } : {}),
+      removing: [...lingering.keys()],
     }),
   };
 }

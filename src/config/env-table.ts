@@ -35,7 +35,7 @@ export const ENV_TABLE = {
   PILOT_CONFIG: row({ default: '/etc/haproxy-pilot/pilot.yaml', meaning: 'yaml settings file; the default path is read only when it exists', parse: absPath }),
   PILOT_LOG_LEVEL: row({ yaml: 'log.level', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent', parse: logLevel }),
   PILOT_LOG_FORMAT: row({ yaml: 'log.format', default: 'json', meaning: '`json` lines or `pretty`', parse: oneOf('json', 'pretty') }),
-  PILOT_RUN_DIR: row({ yaml: 'pilot.run_dir', default: '/run/haproxy-pilot', meaning: 'runtime files: rendered config, master socket, server state', parse: filePath }),
+  PILOT_RUN_DIR: row({ yaml: 'pilot.run_dir', default: '/run/haproxy-pilot', meaning: 'runtime files: rendered config, master socket, server state; unset and the default not writable: `$XDG_RUNTIME_DIR/haproxy-pilot` or `/tmp/haproxy-pilot-<uid>`', parse: filePath }),
   PILOT_STOP_DELAY: row({ yaml: 'pilot.stop_delay', default: '0', meaning: 'on a graceful stop, keep serving this long before soft-stopping HAProxy', parse: duration }),
   PILOT_STOP_TIMEOUT: row({ yaml: 'pilot.stop_timeout', default: '8s', meaning: 'hard-kill what is left this long after a stop began', parse: duration }),
   PILOT_RELOAD_TIMEOUT: row({ yaml: 'pilot.reload_timeout', default: '10s', meaning: 'how long a reload may take to be confirmed by the master', parse: duration }),
@@ -46,8 +46,9 @@ export const ENV_TABLE = {
   PILOT_STALE_AFTER: row({ yaml: 'pilot.stale_after', default: '30s', meaning: '/health turns unhealthy when a source has failed this long', parse: duration }),
   PILOT_DEMO: row({ yaml: 'pilot.demo', default: 'auto', meaning: 'demo frontend served by a helper program: `on`, `off`, or `auto` (on when nothing else is configured)', parse: demo }),
   PILOT_DEMO_PORT: row({ yaml: 'pilot.demo_port', default: '8080', meaning: 'port of the demo frontend', parse: port }),
-  HAPROXY_BIN: row({ yaml: 'haproxy.bin', default: 'haproxy', meaning: 'HAProxy binary (looked up on PATH)', parse: str }),
-  HAPROXY_CONFIG: row({ yaml: 'haproxy.config', meaning: 'run this haproxy.cfg as it is (program sections lifted) instead of rendering the template', parse: absPath }),
+  PILOT_PROGRAM_FAILURES: row({ yaml: 'pilot.program_failures', default: '5', meaning: '/health turns unhealthy when a helper program failed to start (or died at once) this many times in a row', parse: int(1, 1000) }),
+  HAPROXY_BIN: row({ yaml: 'haproxy.bin', default: 'haproxy', meaning: 'HAProxy binary: a path, or a name looked up on PATH and then in /usr/local/sbin, /usr/sbin and /sbin', parse: str }),
+  HAPROXY_CONFIG: row({ yaml: 'haproxy.config', meaning: 'run this haproxy.cfg as it is (program sections lifted) instead of rendering the template; unset, `/usr/local/etc/haproxy/haproxy.cfg` is run when it exists and nothing else is configured (as in the official image)', parse: absPath }),
   HAPROXY_MAXCONN: row({ yaml: 'haproxy.maxconn', default: '4096', meaning: 'global maxconn', parse: int(1, 10_000_000) }),
   HAPROXY_HARD_STOP_AFTER: row({ yaml: 'haproxy.hard_stop_after', default: '30s', meaning: 'old workers are killed this long after a reload or stop', parse: duration }),
   HAPROXY_LOG_FORMAT: row({ yaml: 'haproxy.log_format', default: 'raw', meaning: '`log stdout format <fmt>`: raw, rfc3164, rfc5424, or none (no logging)', parse: oneOf('raw', 'rfc3164', 'rfc5424', 'none') }),
@@ -64,7 +65,8 @@ export const ENV_TABLE = {
   STATS_USER: row({ yaml: 'stats.user', default: 'admin', meaning: 'stats user', parse: name }),
   STATS_PASSWORD: row({ yaml: 'stats.password', meaning: 'stats password; unset: generated at start and written to `<run dir>/stats-password`', parse: str, secret: true }),
   STATS_PASSWORD_FILE: row({ yaml: 'stats.password_file', meaning: 'file holding the stats password (one trailing newline is trimmed)', parse: absPath }),
-  STATS_PROMETHEUS: row({ yaml: 'stats.prometheus', default: 'on', meaning: 'serve the Prometheus exporter at /metrics on the stats port (when HAProxy has it)', parse: bool }),
+  STATS_PROMETHEUS: row({ yaml: 'stats.prometheus', default: 'on', meaning: 'serve the Prometheus exporter at /metrics on the stats port (when HAProxy has it); it answers without credentials unless STATS_PROMETHEUS_AUTH=basic', parse: bool }),
+  STATS_PROMETHEUS_AUTH: row({ yaml: 'stats.prometheus_auth', default: 'none', meaning: '`none`: /metrics on the stats port answers anyone who reaches the port; `basic`: it asks for the stats credentials (STATS_USER, STATS_PASSWORD)', parse: oneOf('none', 'basic') }),
 } as const;
 
 export type EnvName = keyof typeof ENV_TABLE;

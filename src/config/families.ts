@@ -6,6 +6,7 @@
 import { splitConfigWords } from '../haproxy/config-words.js';
 import type { EnvRow, FamilyTable } from './env-table.js';
 import type { Layers, Found } from './layers.js';
+import { closest } from './spelling.js';
 
 export interface Member {
   name: string;
@@ -48,7 +49,11 @@ export function members(layers: Layers, fam: FamilyTable): Member[] {
     }
     for (const rest of unknown) {
       const owner = [...byLower.values()].find((m) => rest.startsWith(`${m.envName}_`));
-      if (owner) layers.errors.push(`${fam.prefix}${rest}: unknown option of ${fam.prefix}${owner.envName} (known: ${Object.keys(fam.options).filter((o) => o !== "").join(', ')})`);
+      if (!owner) continue;
+      const known = Object.keys(fam.options).filter((o) => o !== '');
+      const near = closest(rest.slice(owner.envName!.length + 1), known);
+      const hint = near ? `did you mean ${fam.prefix}${owner.envName}_${near}? ` : '';
+      layers.errors.push(`${fam.prefix}${rest}: unknown option of ${fam.prefix}${owner.envName} (${hint}known: ${known.join(', ')})`);
     }
   }
   for (const key of layers.yaml.mapKeys.get(fam.yaml) ?? []) {

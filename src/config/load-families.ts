@@ -171,6 +171,7 @@ export function loadServices(L: Layers, resolvers: ResolverSpec[]): ServiceSpec[
       ...(hostHeader === undefined ? {} : { hostHeader }),
       balance: opt<string>(m, 'BALANCE') ?? 'roundrobin',
       origin: m.origin,
+      bindWhere: where(m, 'BIND'),
     });
   }
   return out;

@@ -199,6 +199,7 @@ test('SERVICE_<NAME>_*: seed 003 myservice from the environment alone', () => {
     name: 'myservice', mode: 'http', bind: { address: '127.0.0.1', port: 8081 }, servers: [],
     dns: { name: 'api.example.com', port: 443, resolvers: 'aws', slots: 1, preferIpv4: true },
     ssl: true, sslVerify: false, check: true, hostHeader: 'api.example.com', balance: 'roundrobin', origin: 'env SERVICE_MYSERVICE',
+    bindWhere: 'SERVICE_MYSERVICE_BIND',
   }]);
 });
 
@@ -207,7 +208,7 @@ test('SERVICE: implicit resolv.conf resolvers, unknown resolvers, unknown option
   assert.deepEqual(c.resolvers, [{ name: 'system', nameservers: [], parseResolvConf: true }]);
   assert.equal(c.services[0]!.dns?.resolvers, 'system');
   assert.deepEqual(errorsOf({ SERVICE_X_BIND: '9000', SERVICE_X_DNS: 'x:80', SERVICE_X_RESOLVERS: 'aws' }), ['SERVICE_X_RESOLVERS: resolvers "aws" is not defined (e.g. RESOLVER_AWS=aws)']);
-  assert.match(errorsOf({ SERVICE_X_BIND: '9000', SERVICE_X_SERVERS: 'a:1', SERVICE_X_CHEKC: '1' })[0]!, /^SERVICE_X_CHEKC: unknown option of SERVICE_X \(known: BIND, MODE/);
+  assert.match(errorsOf({ SERVICE_X_BIND: '9000', SERVICE_X_SERVERS: 'a:1', SERVICE_X_CHEKC: '1' })[0]!, /^SERVICE_X_CHEKC: unknown option of SERVICE_X \(did you mean SERVICE_X_CHECK\? known: BIND, MODE/);
   assert.deepEqual(errorsOf({ SERVICE_X_BIND: '9000', SERVICE_X_SERVERS: 'a:1', SERVICE_X_MODE: 'tcp', SERVICE_X_HOST_HEADER: 'h' }), ['SERVICE_X_HOST_HEADER: needs SERVICE_X_MODE=http']);
   assert.deepEqual(errorsOf({ SERVICE_X_SERVERS: 'a:1' }), ['SERVICE_X_BIND: required (e.g. 127.0.0.1:8081)']);
 });
@@ -294,4 +295,120 @@ test("ProxyMgr's proxymgr.yml works as pilot.yaml: service_config is the ZooKeep
   assert.equal(c.notes.length, 2);
   assert.match(c.notes.join('\n'), /proxymgr\.yml:2 haproxy\.config_path \(ProxyMgr\) is ignored/);
   assert.deepEqual(errorsOf({ PILOT_CONFIG: '/etc/p.yml' }, { '/etc/p.yml': 'service_config:\n  type: etcd\n  servers: a:1\n  path: /x\n' }), ['/etc/p.yml:2 service_config.type: "etcd" is not zookeeper (the only service_config type ProxyMgr has)']);
+});
+
+test('misspelt variables of our prefixes are warned about with the closest known name', () => {
+  const c = load({
+    PILOT_LOGLEVEL: 'debug',
+    HAPROXY_MAXCON: '100',
+    STATS_PASWORD: 'secret',
+    KV_TOKN: 'x',
+    ETCD_ENDPOINT: 'http://e:2379',
+    ZK_SERVER: 'zk:2181',
+    SIDECAR_STATEURL: 'http://s/state.json',
+    DISCOVERY_FIEL: '/d.yaml',
+    PILOT_NOSUCHTHING: '1',
+  });
+  const w = c.warnings.join('\n');
+  for (const [typo, known] of [
+    ['PILOT_LOGLEVEL', 'PILOT_LOG_LEVEL'],
+    ['HAPROXY_MAXCON', 'HAPROXY_MAXCONN'],
+    ['STATS_PASWORD', 'STATS_PASSWORD'],
+    ['KV_TOKN', 'KV_TOKEN'],
+    ['ETCD_ENDPOINT', 'ETCD_ENDPOINTS'],
+    ['ZK_SERVER', 'ZK_SERVERS'],
+    ['SIDECAR_STATEURL', 'SIDECAR_STATE_URL'],
+    ['DISCOVERY_FIEL', 'DISCOVERY_FILE'],
+  ]) {
+    assert.match(w, new RegExp(`${typo} .*did you mean ${known}\\?`), typo);
+  }
+  assert.match(w, /PILOT_NOSUCHTHING is not a haproxy-pilot variable/);
+  assert.equal(c.warnings.length, 9, w);
+});
+
+test("HAProxy's, the official image's and haproxy-api's own HAPROXY_ variables are not warned about", () => {
+  const c = load({
+    HAPROXY_CFGFILES: '/x.cfg', HAPROXY_LOCALPEER: 'h', HAPROXY_MWORKER: '1', HAPROXY_STARTUP_VERSION: '2.6', HAPROXY_MASTER_CLI: 'unix@/x',
+    HAPROXY_CLI: 'unix@/y', HAPROXY_BRANCH: '2.6', HAPROXY_HTTP_LOG_FMT: 'x', HAPROXY_TCP_LOG_FMT: 'x', HAPROXY_HTTPS_LOG_FMT: 'x',
+    HAPROXY_VERSION: '3.2.0', HAPROXY_URL: 'https://x', HAPROXY_SHA256: 'abc', HAPROXY_API_BIND: 'x', HAPROXY_API_SIDECAR_URL: 'x',
+    KV_SERVICE_HOST: '10.0.0.1', KV_SERVICE_PORT: '80', STATS_SERVICE_HOST: '10.0.0.1', STATS_PORT_1936_TCP: 'tcp://10.0.0.1:1936',
+  });
+  assert.deepEqual(c.warnings, []);
+});
+
+test('a misspelt option of a program, resolver or service is warned about', () => {
+  const c = load({ PROGRAM_WEB: '/bin/true', PROGRAM_WEB_RESTRAT: 'always', SERVICE_API_BNID: ':8081' });
+  const w = c.warnings.join('\n');
+  assert.match(w, /PROGRAM_WEB_RESTRAT: .*did you mean PROGRAM_WEB_RESTART\?/);
+  assert.match(w, /SERVICE_API_BNID .*did you mean SERVICE_API_BIND\?/);
+  // A typo that also makes the configuration invalid: the error carries the hint.
+  const errors = errorsOf({ RESOLVER_DNS: 'aws', RESOLVER_DNS_HOLD_VALDI: '10s' });
+  assert.ok(errors.some((l) => /RESOLVER_DNS_HOLD_VALDI: .*did you mean RESOLVER_DNS_HOLD_VALID\?/.test(l)), errors.join('\n'));
+  // Correct names are not warned about.
+  assert.deepEqual(load({ PROGRAM_WEB: '/bin/true', PROGRAM_WEB_RESTART: 'always', SERVICE_API_BIND: ':8081', SERVICE_API_SERVERS: '127.0.0.1:1' }).warnings, []);
+});
+
+test('PILOT_PROGRAM_FAILURES and STATS_PROMETHEUS_AUTH', () => {
+  assert.equal(load({}).health.programFailures, 5);
+  assert.equal(load({ PILOT_PROGRAM_FAILURES: '2' }).health.programFailures, 2);
+  assert.equal(load({}).stats.prometheusAuth, 'none');
+  assert.equal(load({ STATS_PROMETHEUS_AUTH: 'basic' }).stats.prometheusAuth, 'basic');
+  assert.deepEqual(errorsOf({ STATS_PROMETHEUS_AUTH: 'basic', STATS_AUTH: 'none' }), ['STATS_PROMETHEUS_AUTH: basic needs the stats page\'s credentials (STATS_AUTH=basic and a STATS_PORT)']);
+});
+
+test("the official image's config path runs when nothing else says what to run", () => {
+  const official = '/usr/local/etc/haproxy/haproxy.cfg';
+  const c = load({}, { [official]: 'global\n' });
+  assert.equal(c.haproxy.userConfig, official);
+  assert.equal(c.demo, undefined);
+  assert.match(c.notes.join('\n'), /running \/usr\/local\/etc\/haproxy\/haproxy\.cfg/);
+  // Anything that says what to run wins.
+  assert.equal(load({ HAPROXY_CONFIG: '/etc/x.cfg' }, { [official]: '' }).haproxy.userConfig, '/etc/x.cfg');
+  assert.equal(load({ SERVICE_A_BIND: ':81', SERVICE_A_SERVERS: '127.0.0.1:1' }, { [official]: '' }).haproxy.userConfig, undefined);
+  assert.equal(load({ PILOT_DEMO: 'on' }, { [official]: '' }).haproxy.userConfig, undefined);
+  assert.equal(load({ PILOT_TEMPLATES: '/t' }, { [official]: '', '/t/haproxy.cfg.hbs': '' }).haproxy.userConfig, undefined);
+  // The image's empty template directory does not count.
+  assert.equal(load({ PILOT_TEMPLATES: '/t' }, { [official]: '' }).haproxy.userConfig, official);
+});
+
+test('an unwritable default run directory falls back, and says so; an explicit one does not', () => {
+  const deps = (env: Record<string, string>) => ({ env, readFile: () => '', fileExists: () => false, runDirFallback: () => '/tmp/haproxy-pilot-1000' });
+  const c = loadConfig(deps({}));
+  assert.equal(c.haproxy.runDir, '/tmp/haproxy-pilot-1000');
+  assert.equal(c.haproxy.masterSocket, '/tmp/haproxy-pilot-1000/master.sock');
+  assert.equal(c.stats.passwordFile, '/tmp/haproxy-pilot-1000/stats-password');
+  assert.match(c.warnings.join('\n'), /PILOT_RUN_DIR: \/run\/haproxy-pilot is not writable .* using \/tmp\/haproxy-pilot-1000/);
+  assert.equal(loadConfig(deps({ PILOT_RUN_DIR: '/srv/run' })).haproxy.runDir, '/srv/run');
+});
+
+test('a service on the stats port is refused naming both variables', async () => {
+  const { reservedBy } = await import('../state/reserved.js');
+  const c = load({ SERVICE_WEB_BIND: ':1936', SERVICE_WEB_SERVERS: '127.0.0.1:9001' });
+  assert.throws(() => reservedBy(c, undefined), (err: Error) => isPilotError(err, 'E_CONFIG') && /port 1936 is used twice: by the stats page \(STATS_PORT\) and by service web \(SERVICE_WEB_BIND\)/.test(err.message));
+  const y = load({ PILOT_CONFIG: '/p.yaml' }, { '/p.yaml': 'services:\n  web:\n    bind: ":1936"\n    servers: ["127.0.0.1:1"]\n' });
+  assert.throws(() => reservedBy(y, undefined), /by service web \(\/p\.yaml:3 services\.web\.bind\)/);
+});
+
+test("proxymgr.yml's global lines that fight the pilot running HAProxy are left out with a note", () => {
+  const yaml = [
+    'haproxy:',
+    '  global:',
+    '    - maxconn 4096',
+    '    - daemon',
+    '    - pidfile /var/run/haproxy.pid',
+    '    - stats socket /var/lib/haproxy.sock level admin',
+    '    - nbproc 2',
+    '    - master-worker',
+    '    - log 127.0.0.1 local0',
+    'service_config:',
+    '  type: zookeeper',
+    '  servers: localhost:2181',
+    '  path: /service_config',
+  ].join('\n');
+  const c = load({ PILOT_CONFIG: '/etc/proxymgr.yml' }, { '/etc/proxymgr.yml': yaml });
+  assert.deepEqual(c.global.extraGlobal, ['maxconn 4096', 'log 127.0.0.1 local0']);
+  assert.equal(c.notes.filter((n) => /^\/etc\/proxymgr\.yml:3 haproxy\.global: ".*" \(ProxyMgr\) is left out/.test(n)).length, 5);
+  // A pilot.yaml of our own keeps every line it gives (its author asked for them).
+  const own = load({ PILOT_CONFIG: '/p.yaml' }, { '/p.yaml': 'haproxy:\n  global:\n    - stats socket /run/haproxy-pilot/admin.sock\n' });
+  assert.deepEqual(own.global.extraGlobal, ['stats socket /run/haproxy-pilot/admin.sock']);
 });

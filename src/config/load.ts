@@ -6,7 +6,8 @@
  */
 import { PilotError } from '../errors.js';
 import { validHost, validHostPort, validRawLine, validSecret, validToken } from '../state/validate.js';
-import { ENV_TABLE } from './env-table.js';
+import { ENV_TABLE, PROGRAM_FAMILY, RESOLVER_FAMILY, SERVICE_FAMILY } from './env-table.js';
+import { spellingWarnings } from './spelling.js';
 import { Layers, type FileAccess } from './layers.js';
 import { list } from './parse.js';
 import { emptyYaml, parseYamlFile, unusedLeaves, type YamlTree } from './yaml-file.js';
@@ -17,7 +18,15 @@ import { loadSources as loadSourceKinds, sourceAdjustments, sourceEnvRows } from
 
 export interface LoadConfigDeps extends FileAccess {
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * When PILOT_RUN_DIR is not set and its default cannot be used (not writable for this user):
+   * the directory to use instead, or undefined to keep the default (see run/run-dir.ts).
+   */
+  runDirFallback?: (defaultDir: string) => string | undefined;
 }
+
+/** The official haproxy image's config path: run when it exists and nothing else says what to run. */
+export const OFFICIAL_CONFIG = '/usr/local/etc/haproxy/haproxy.cfg';
 
 /** Variables whose values are secrets: kept out of `config.env` (templates) and logs. */
 export const SECRET_VARS: readonly string[] = Object.entries({ ...ENV_TABLE, ...sourceEnvRows() })
@@ -30,7 +39,15 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
   const L = new Layers(deps.env, yaml, deps);
   L.errors.push(...errors);
 
-  const runDir = L.get('PILOT_RUN_DIR');
+  const warnings = spellingWarnings(deps.env, { names: [...Object.keys(ENV_TABLE), ...Object.keys(sourceEnvRows())], families: [PROGRAM_FAMILY, RESOLVER_FAMILY, SERVICE_FAMILY] });
+  let runDir = L.get('PILOT_RUN_DIR');
+  if (!L.find('PILOT_RUN_DIR') && deps.runDirFallback) {
+    const fallback = deps.runDirFallback(runDir);
+    if (fallback !== undefined && fallback !== runDir) {
+      warnings.push(`PILOT_RUN_DIR: ${runDir} is not writable for this user: using ${fallback} instead (set PILOT_RUN_DIR to choose)`);
+      runDir = fallback;
+    }
+  }
   const rawLines = (path: string): string[] => {
     const found = L.yamlValue(path);
     if (!found) return [];
@@ -51,8 +68,9 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
   const programs = loadPrograms(L);
   const sources = loadSources(L);
   const adjusted = sourceAdjustments(sources.configured);
-  const userConfig = L.opt('HAPROXY_CONFIG');
+  let userConfig = L.opt('HAPROXY_CONFIG');
   const templatesDir = L.opt('PILOT_TEMPLATES');
+  const notes: string[] = [];
 
   const statsPassword = L.secret('STATS_PASSWORD', 'STATS_PASSWORD_FILE');
   let password: string | undefined;
@@ -66,7 +84,14 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
 
   const demoMode = L.get('PILOT_DEMO');
   const demoPort = L.get('PILOT_DEMO_PORT');
-  const nothingElse = services.length === 0 && sources.configured.length === 0 && userConfig === undefined;
+  let nothingElse = services.length === 0 && sources.configured.length === 0 && userConfig === undefined;
+  // Like the official image: its config path runs when nothing else says what to run (no
+  // HAPROXY_CONFIG, service, source, own template, or demo asked for).
+  if (nothingElse && !L.find('PILOT_DEMO') && !hasOwnTemplates(deps, templatesDir) && !L.find('HAPROXY_CONFIG') && deps.fileExists(OFFICIAL_CONFIG)) {
+    userConfig = OFFICIAL_CONFIG;
+    nothingElse = false;
+    notes.push(`running ${OFFICIAL_CONFIG} as it is (the official image's config path; nothing else is configured): set HAPROXY_CONFIG, a service, a source or PILOT_DEMO=on to run something else`);
+  }
   const demoOn = demoMode === 'auto' ? nothingElse : ['on', '1', 'true'].includes(demoMode);
 
   const config: PilotConfig = {
@@ -110,13 +135,16 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
       ...(password === undefined ? {} : { password }),
       passwordFile: `${runDir}/stats-password`,
       prometheus: L.get('STATS_PROMETHEUS'),
+      prometheusAuth: L.get('STATS_PROMETHEUS_AUTH'),
     },
     resolvers,
     services,
     sources,
     ...(demoOn ? { demo: { port: demoPort } } : {}),
     env: publicEnv(deps.env),
-    notes: [...yaml.notes, ...adjusted.notes],
+    notes: [...yaml.notes, ...adjusted.notes, ...notes],
+    warnings,
+    health: { programFailures: L.get('PILOT_PROGRAM_FAILURES') },
   };
 
   const q = config.apply;
@@ -130,8 +158,13 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
     const problem = maxconnProblem(config.global.maxconn, openFilesHardLimit(deps));
     if (problem) L.errors.push(problem);
   }
+  if (config.stats.prometheusAuth === 'basic' && (config.stats.auth !== 'basic' || config.stats.port === 0)) {
+    L.errors.push(`STATS_PROMETHEUS_AUTH: basic needs the stats page's credentials (STATS_AUTH=basic and a STATS_PORT)`);
+  }
   L.errors.push(...unusedLeaves(yaml));
   if (L.errors.length > 0) {
+    // A misspelt option can be what made a value invalid (RESOLVER_X_HOLD_VALDI=10s is read as a resolver of its own).
+    L.errors.push(...warnings.filter((w) => w.includes('did you mean')));
     throw new PilotError('E_CONFIG', L.errors.join('\n'), { details: { errors: [...L.errors] } });
   }
   return deepFreeze(config);
@@ -174,6 +207,12 @@ function readYaml(deps: LoadConfigDeps, errors: string[]): YamlTree {
     return emptyYaml(path);
   }
   return parseYamlFile(path, text, errors);
+}
+
+/** Whether PILOT_TEMPLATES holds a template of its own (the image sets it to an empty directory). */
+function hasOwnTemplates(deps: LoadConfigDeps, dir: string | undefined): boolean {
+  if (dir === undefined) return false;
+  return deps.fileExists(`${dir}/haproxy.cfg.hbs`) || deps.fileExists(`${dir}/partials`);
 }
 
 function publicEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {

@@ -52,6 +52,8 @@ export interface StatsSettings {
   passwordFile: string;
   /** Serve HAProxy's Prometheus exporter at /metrics on the stats port when the binary has it. */
   prometheus: boolean;
+  /** STATS_PROMETHEUS_AUTH: `basic` puts /metrics behind the stats credentials. */
+  prometheusAuth: 'none' | 'basic';
 }
 
 export interface GlobalSettings {
@@ -101,6 +103,8 @@ export interface ServiceSpec {
   hostHeader?: string;
   balance: string;
   origin: string;
+  /** Where the bind address was set (`SERVICE_WEB_BIND`, `pilot.yaml:4 services.web.bind`), for messages about its port. */
+  bindWhere?: string;
 }
 
 export interface SourcesSettings {
@@ -139,4 +143,8 @@ export interface PilotConfig {
   env: Readonly<Record<string, string>>;
   /** One-line notes for the log at start: keys of a foreign config (proxymgr.yml, haproxy-api.toml) that were ignored. */
   notes: string[];
+  /** Warnings for the log at start: misspelt variables, a run directory that had to fall back. */
+  warnings: string[];
+  /** /health: a helper program that failed to start this many times in a row is reported (PILOT_PROGRAM_FAILURES). */
+  health: { programFailures: number };
 }

@@ -92,7 +92,24 @@ const PROXYMGR_IGNORED: Record<string, string> = {
   'haproxy.socket_path': 'haproxy-pilot talks to HAProxy through its master CLI',
 };
 
+/**
+ * `haproxy.global` lines of a proxymgr.yml that fight the pilot running HAProxy (master-worker in
+ * the foreground, its own master socket): 2.5+ refuses `nbproc`, a `pidfile` or `stats socket`
+ * in a directory the container lacks fails the start.
+ */
+const PROXYMGR_GLOBAL_DROPPED = /^\s*(daemon|master-worker|pidfile|nbproc|stats\s+socket)(\s|$)/;
+
 function carryProxymgrKeys(tree: YamlTree, errors: string[]): void {
+  const global = tree.leaves.get('haproxy.global');
+  if (global !== undefined && [...tree.leaves.keys()].some((k) => k.startsWith('service_config.'))) {
+    const lines = Array.isArray(global.value) ? global.value : [global.value];
+    const kept = lines.filter((line) => {
+      const m = PROXYMGR_GLOBAL_DROPPED.exec(line);
+      if (m) tree.notes.push(`${tree.file}:${global.line} haproxy.global: ${JSON.stringify(line)} (ProxyMgr) is left out: haproxy-pilot runs HAProxy itself (master-worker, in the foreground, its own master socket)`);
+      return !m;
+    });
+    tree.leaves.set('haproxy.global', { ...global, value: kept });
+  }
   const type = tree.leaves.get('service_config.type');
   if (type !== undefined) {
     tree.leaves.delete('service_config.type');

@@ -25,18 +25,38 @@ export function healthUrl(addr: { host: string; port: number } | string): string
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}/health`;
 }
 
+export interface HealthcheckResult {
+  code: 0 | 1;
+  /** Why it is unhealthy (the pilot's reasons, or why it could not be asked); empty when healthy. */
+  reasons: string[];
+}
+
 export async function healthcheck(addr: { host: string; port: number } | string, options: HealthcheckOptions = {}): Promise<0 | 1> {
+  return (await healthcheckWithReasons(addr, options)).code;
+}
+
+export async function healthcheckWithReasons(addr: { host: string; port: number } | string, options: HealthcheckOptions = {}): Promise<HealthcheckResult> {
   const timeoutMs = options.timeoutMs ?? 5000;
+  const url = healthUrl(addr);
   try {
-    const res = await request(healthUrl(addr), {
+    const res = await request(url, {
       method: 'GET',
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal: AbortSignal.timeout(timeoutMs),
     });
-    await res.body.dump();
-    return res.statusCode === 200 ? 0 : 1;
-  } catch {
-    return 1;
+    const text = await res.body.text();
+    if (res.statusCode === 200) return { code: 0, reasons: [] };
+    let reasons: string[] = [];
+    try {
+      const body = JSON.parse(text) as { reasons?: unknown };
+      if (Array.isArray(body.reasons)) reasons = body.reasons.map(String);
+    } catch {
+      /* not JSON */
+    }
+    return { code: 1, reasons: reasons.length > 0 ? reasons : [`${url} answered ${res.statusCode}`] };
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    return { code: 1, reasons: [`cannot reach ${url}: ${e.code ?? e.message ?? String(err)} (is haproxy-pilot running? PILOT_CONTROL_ADDR)`] };
   }
 }

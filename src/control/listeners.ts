@@ -148,8 +148,12 @@ function handler(group: Group, log: Logger) {
       req.resume();
       return send(res, problem(403, `${url.pathname} answers on the loopback interface only`));
     }
-    const body = await readBody(req, served.route.maxBodyBytes ?? DEFAULT_MAX_BODY);
-    if (body === undefined) return send(res, problem(413, `the body is larger than ${served.route.maxBodyBytes ?? DEFAULT_MAX_BODY} bytes`));
+    const limit = served.route.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    const body = await readBody(req, limit);
+    if (body === undefined) {
+      log.warn({ remote: remoteAddress, path: url.pathname, limit }, `${served.owner}: refused ${req.method} ${url.pathname}: the body is larger than ${limit} bytes (413)`);
+      return send(res, problem(413, `the body is larger than ${limit} bytes`));
+    }
     const request: PushRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body, remoteAddress };
     send(res, await served.route.handle(request));
   };

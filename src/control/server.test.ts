@@ -88,7 +88,7 @@ test('GET /metrics: Prometheus text from a snapshot', async (t) => {
   assert.match(body, /^haproxy_pilot_apply_failures_total 1$/m);
   assert.match(body, /^haproxy_pilot_source_errors_total\{source="kv"\} 4$/m);
   assert.match(body, /^haproxy_pilot_last_apply_success 1$/m);
-  assert.match(body, /^haproxy_pilot_config_info\{hash="abc",version="0\.1\.0"\} 1$/m);
+  assert.match(body, /^haproxy_pilot_build_info\{version="0\.1\.0"\} 1$/m);
 });
 
 test('GET /metrics counts the log lines dropped because stdout was not read', async (t) => {
@@ -154,12 +154,12 @@ test('healthUrl: wildcard binds are probed on loopback, IPv6 is bracketed', () =
   assert.throws(() => healthUrl('nonsense'));
 });
 
-test('formatMetrics: escapes label values; a failed last apply is 0; no sources → no samples', () => {
-  const text = formatMetrics({ apply: { reloads: 2, runtimeOps: 0, applyFailures: 1, lastApply: { ok: false } }, sources: [{ name: 'a"b\\c', ok: true, stale: false }] });
+test('formatMetrics: escapes label values; a failed last apply is 0; no sources → no samples', async () => {
+  const text = await formatMetrics({ apply: { reloads: 2, runtimeOps: 0, applyFailures: 1, lastApply: { ok: false } }, sources: [{ name: 'a"b\\c', ok: true, stale: false }] });
   assert.match(text, /^haproxy_pilot_last_apply_success 0$/m);
   assert.match(text, /^haproxy_pilot_source_up\{source="a\\"b\\\\c"\} 1$/m);
   assert.match(text, /^haproxy_pilot_source_errors_total\{source="a\\"b\\\\c"\} 0$/m);
-  const empty = formatMetrics({});
+  const empty = await formatMetrics({});
   assert.doesNotMatch(empty, /^haproxy_pilot_source_up\{/m);
   assert.match(empty, /^# TYPE haproxy_pilot_reloads_total counter$/m);
 });
@@ -267,4 +267,50 @@ test('a handler error after the answer started, or a throwing status, never stop
   assert.equal((await fetch(`${base}/status`)).status, 500);
   assert.equal((await fetch(`${base}/metrics`)).status, 500);
   assert.equal((await fetch(`${base}/health`)).status, 200);
+});
+
+test('/ready is not /health: it answers its own reasons', async (t) => {
+  let ready: string[] = ['source kv has not answered yet'];
+  const { base, state } = await start(t, { ready: () => ready });
+  state.reasons = ['program bad (env PROGRAM_BAD) failed to start 5 times in a row: spawn /nonexistent ENOENT'];
+  let res = await fetch(`${base}/ready`);
+  assert.equal(res.status, 503);
+  assert.deepEqual(await res.json(), { ok: false, reasons: ['source kv has not answered yet'] });
+  ready = [];
+  res = await fetch(`${base}/ready`);
+  assert.equal(res.status, 200);
+  assert.equal((await fetch(`${base}/health`)).status, 503);
+});
+
+test('metrics: what operators graph, with prom-client, and no label that changes with the config', async () => {
+  const { createMetrics } = await import('./metrics.js');
+  const m = createMetrics();
+  m.started(1_000_000);
+  m.applied({ ok: true, kind: 'reload', at: 2_000_000, reloadMs: 120 });
+  m.applied({ ok: true, kind: 'runtime', at: 3_000_000 });
+  m.applied({ ok: false, kind: 'reload', at: 4_000_000, reloadMs: 10_000 });
+  m.programRestarted('web');
+  m.programRestarted('web');
+  const text = await m.render({
+    apply: { reloads: 1, runtimeOps: 2, applyFailures: 1, lastApply: { ok: false } },
+    sources: [{ name: 'kv', ok: true, stale: false, errors: 0, lastSuccessAt: 5_000_000 }],
+    haproxy: { workers: [11], oldWorkers: [9, 10] },
+    version: '0.1.0',
+  });
+  assert.match(text, /^# TYPE haproxy_pilot_reload_duration_seconds histogram$/m);
+  assert.match(text, /^haproxy_pilot_reload_duration_seconds_bucket\{le="0\.25"\} 1$/m);
+  assert.match(text, /^haproxy_pilot_reload_duration_seconds_count 2$/m);
+  assert.match(text, /^haproxy_pilot_last_apply_success_timestamp_seconds 3000$/m);
+  assert.match(text, /^haproxy_pilot_applies_total\{kind="reload",outcome="success"\} 1$/m);
+  assert.match(text, /^haproxy_pilot_applies_total\{kind="runtime",outcome="success"\} 1$/m);
+  assert.match(text, /^haproxy_pilot_applies_total\{kind="reload",outcome="failure"\} 1$/m);
+  assert.match(text, /^haproxy_pilot_applies_total\{kind="none",outcome="success"\} 0$/m);
+  assert.match(text, /^haproxy_pilot_program_restarts_total\{program="web"\} 2$/m);
+  assert.match(text, /^haproxy_pilot_source_last_success_timestamp_seconds\{source="kv"\} 5000$/m);
+  assert.match(text, /^haproxy_pilot_haproxy_workers\{state="current"\} 1$/m);
+  assert.match(text, /^haproxy_pilot_haproxy_workers\{state="old"\} 2$/m);
+  assert.match(text, /^haproxy_pilot_process_cpu_user_seconds_total /m);
+  assert.match(text, /^haproxy_pilot_nodejs_heap_size_used_bytes /m);
+  assert.doesNotMatch(text, /config_info|hash=/);
+  for (const name of text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]!)) assert.match(name, /^haproxy_pilot_/);
 });

@@ -1,9 +1,11 @@
 /**
  * The control server (PILOT_CONTROL_ADDR): what orchestrators and humans ask the pilot.
- *   GET  /health, /ready  200 {ok:true} | 503 {ok:false, reasons}  (Docker HEALTHCHECK, probes)
+ *   GET  /health          200 {ok:true} | 503 {ok:false, reasons}: is everything running as it should (Docker HEALTHCHECK, liveness)
+ *   GET  /ready           200 | 503 with reasons: the first config is applied and every source answered once (readiness)
  *   GET  /status          the loop's status as JSON
  *   POST /reload          re-render and reload now; answers the result
- *   GET  /metrics         haproxy-pilot's own counters, Prometheus text
+ *   POST /plan            what applying now would do, applying nothing (`haproxy-pilot plan`)
+ *   GET  /metrics         haproxy-pilot's own metrics, Prometheus text
  * Everything it reports comes from injected functions: the server holds no state of its own.
  * The listener it runs on (control/listeners.ts) bounds sizes, times and connections, and no
  * request can stop the process; POST /reload is spaced: requests that arrive while one waits for
@@ -30,6 +32,10 @@ export interface ControlServerOptions {
   status: () => MaybePromise<unknown>;
   /** A report, or just the reasons for being unhealthy (none: healthy). */
   health: () => MaybePromise<HealthReport | string[]>;
+  /** The reasons for not being ready yet; without it /ready answers as /health. */
+  ready?: () => MaybePromise<HealthReport | string[]>;
+  /** POST /plan: the body (a snapshot file's text, or empty) → the plan as JSON; `{ok:false}` answers 500. */
+  plan?: (body: Buffer) => MaybePromise<unknown>;
   /** Its result is sent back; `{ ok: false }` answers 500. */
   reload: () => MaybePromise<unknown>;
   /** Prometheus text as is, or a snapshot formatted by formatMetrics(). */
@@ -72,13 +78,14 @@ export function controlRoutes(options: Omit<ControlServerOptions, 'host' | 'port
     })();
     return nextReload;
   };
-  const health = async (): Promise<PushResponse> => {
-    const report = normaliseHealth(await options.health());
+  const answer = async (get: () => MaybePromise<HealthReport | string[]>): Promise<PushResponse> => {
+    const report = normaliseHealth(await get());
     return { status: report.ok ? 200 : 503, body: report.ok ? { ok: true, ...(report.extra ?? {}) } : { ok: false, reasons: report.reasons, ...(report.extra ?? {}) } };
   };
+  const plan = options.plan;
   return [
-    { method: 'GET', path: '/health', access: 'any', maxBodyBytes: maxBody, handle: health },
-    { method: 'GET', path: '/ready', access: 'any', maxBodyBytes: maxBody, handle: health },
+    { method: 'GET', path: '/health', access: 'any', maxBodyBytes: maxBody, handle: () => answer(options.health) },
+    { method: 'GET', path: '/ready', access: 'any', maxBodyBytes: maxBody, handle: () => answer(options.ready ?? options.health) },
     { method: 'GET', path: '/status', maxBodyBytes: maxBody, handle: async () => ({ status: 200, body: await options.status() }) },
     {
       method: 'GET',
@@ -87,9 +94,25 @@ export function controlRoutes(options: Omit<ControlServerOptions, 'host' | 'port
       handle: async () => {
         const m = await options.metrics();
         const dropped = { dropped: (options.logDropped ?? outputDropped)() };
-        return { status: 200, body: typeof m === 'string' ? m : formatMetrics({ log: dropped, ...m }), headers: { 'content-type': METRICS_CONTENT_TYPE } };
+        return { status: 200, body: typeof m === 'string' ? m : await formatMetrics({ log: dropped, ...m }), headers: { 'content-type': METRICS_CONTENT_TYPE } };
       },
     },
+    ...(plan
+      ? [
+          {
+            method: 'POST' as const,
+            path: '/plan',
+            // It re-reads the settings and renders: never for anyone but this host, whatever the address.
+            access: 'loopback' as const,
+            maxBodyBytes: 16 * 1024 * 1024,
+            handle: async (req: { body: Buffer }) => {
+              const result = await plan(req.body);
+              const failed = typeof result === 'object' && result !== null && (result as { ok?: unknown }).ok === false;
+              return { status: failed ? 500 : 200, body: result };
+            },
+          },
+        ]
+      : []),
     {
       method: 'POST',
       path: '/reload',

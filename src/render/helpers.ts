@@ -13,11 +13,17 @@ import type Handlebars from 'handlebars';
 import { PilotError } from '../errors.js';
 import { validHost, validName, validPath, validPort, validText } from '../state/validate.js';
 import { formatDuration, validHostPortText } from './view.js';
+import { SECRET_VARS } from '../config/load.js';
+import { controlCharacter, UnprintableValue } from './env-values.js';
 
 interface HelperOptions {
-  data: { root: { keys: Record<string, string>; env: Record<string, string> } };
+  data: { root: { keys: Record<string, string>; env: Record<string, string | UnprintableValue> } };
   hash: Record<string, unknown>;
+  loc?: { start: { line: number; column: number }; end: { line: number; column: number } };
 }
+
+/** Marks an error with the template location of the helper call that threw it. */
+export const HELPER_LOC = Symbol('helperLoc');
 
 
 /** Splits Handlebars' trailing options argument from the positional ones. */
@@ -27,6 +33,7 @@ function args(all: unknown[]): { pos: unknown[]; options: HelperOptions } {
 
 function needString(helper: string, v: unknown): string {
   if (typeof v === 'string') return v;
+  if (v instanceof UnprintableValue) return String(v); // throws, naming the variable
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   // Handlebars passes its options object in place of a missing argument. Note that a helper
   // name shadows a context field of the same name: write {{this.name}} for the field.
@@ -61,8 +68,29 @@ function children(keys: Record<string, string>, dir: string, onlyDirs: boolean):
   return [...out].sort();
 }
 
-export function registerHelpers(hb: typeof Handlebars): void {
-  const reg = (name: string, fn: (...a: unknown[]) => unknown): void => hb.registerHelper(name, fn as Handlebars.HelperDelegate);
+type Loc = NonNullable<HelperOptions['loc']>;
+
+/**
+ * `printed(loc)`: whether the call at `loc` prints its value (`{{getv …}}`) rather than passing it
+ * to another helper (`(getv …)`): a printed string with a control character is refused. Unknown
+ * (no loc): refused too.
+ */
+export function registerHelpers(hb: typeof Handlebars, printed: (loc: Loc) => boolean = () => true): void {
+  // Every helper: an error carries the line of the call; a printed string with a control
+  // character is refused (it would add a line to haproxy.cfg).
+  const reg = (name: string, fn: (...a: unknown[]) => unknown): void =>
+    void hb.registerHelper(name, function (this: unknown, ...all: unknown[]) {
+      const loc = (all[all.length - 1] as HelperOptions | undefined)?.loc as Loc | undefined;
+      try {
+        const result = fn.apply(this, all);
+        const what = typeof result === 'string' && (loc === undefined || printed(loc)) ? controlCharacter(result) : undefined;
+        if (what !== undefined) throw new PilotError('E_VALUE', `${name}: the value it gives has ${what}, which cannot go into haproxy.cfg`);
+        return result;
+      } catch (err) {
+        if (loc && err !== null && typeof err === 'object' && !(HELPER_LOC in err)) Object.defineProperty(err, HELPER_LOC, { value: loc, enumerable: false });
+        throw err;
+      }
+    } as Handlebars.HelperDelegate);
 
   reg('getv', (...all) => {
     const { pos, options } = args(all);
@@ -101,10 +129,12 @@ export function registerHelpers(hb: typeof Handlebars): void {
   reg('getenv', (...all) => {
     const { pos, options } = args(all);
     const name = needString('getenv', pos[0]);
+    if (SECRET_VARS.includes(name)) throw new PilotError('E_VALUE', `getenv: ${name} is withheld from templates: it is a secret`, { details: { variable: name } });
     const v = options.data.root.env[name];
+    if (v instanceof UnprintableValue) return String(v); // throws, naming the variable
     if (v !== undefined) return v;
     if (pos.length > 1) return needString('getenv default', pos[1]);
-    throw new Error(`getenv: ${name} is not set`);
+    throw new PilotError('E_TEMPLATE', `getenv: ${name} is not set (give a default: {{getenv "${name}" "value"}})`, { details: { variable: name } });
   });
   reg('base', (p) => posix.basename(needString('base', p)));
   reg('dir', (p) => posix.dirname(needString('dir', p)));

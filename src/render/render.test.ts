@@ -87,6 +87,8 @@ const BASE_ENV = { STATS_PASSWORD: 'test-Pass_1', PILOT_DEMO: 'off' };
 const CASES: Record<string, Case> = {
   'defaults-only': { env: { STATS_PASSWORD: '', PILOT_DEMO: 'auto' }, input: { statsPassword: 'generated-Pw1' } },
   'stats-basic-seed002': { env: { STATS_USER: 'occsdemo', STATS_PASSWORD: 'occspass' }, input: { hasPrometheus: true } },
+  'stats-prometheus-auth': { env: { STATS_USER: 'ops', STATS_PASSWORD: 'metrics-Pw1', STATS_PROMETHEUS_AUTH: 'basic' }, input: { hasPrometheus: true } },
+  'stats-placeholder': { env: { STATS_PASSWORD: '' }, input: { statsPassword: '<generated-at-start>' } },
   'stats-none': { env: { STATS_AUTH: 'none', STATS_PASSWORD: '', STATS_PORT: '8404', STATS_URI: '/stats', STATS_PROMETHEUS: 'on' }, input: { hasPrometheus: false } },
   'tcp-defaults-no-log': {
     env: {

@@ -147,7 +147,7 @@ test('helpers: seed 002 form, and emitters throw E_VALUE naming the template fil
   assert.equal(ok, 'server one 10.9.1.1:32001 check\nserver two 10.9.1.2:32002 check\n');
   const file = join(d, 'haproxy.cfg.hbs');
   for (const bad of ['10.9.1.1:32001\n    server evil 6.6.6.6:80', '10.9.1.1:32001 #', '"10.9.1.1":1', '10.9.1.1:1 backup', '${X}:80']) {
-    throwsCode(() => renderConfig(t, input({ keys: { '/apps/myapp/containers/one': bad } })), 'E_VALUE', new RegExp(`^${file.replace(/[.]/g, '\\.')}: hostport: `));
+    throwsCode(() => renderConfig(t, input({ keys: { '/apps/myapp/containers/one': bad } })), 'E_VALUE', new RegExp(`^${file.replace(/[.]/g, '\\.')}:1: hostport: `));
   }
   throwsCode(() => renderConfig(t, input({ keys: { '/apps/myapp/containers/a b': '10.0.0.1:80' } })), 'E_VALUE', /: name: "a b" is not a name/);
 });
@@ -168,7 +168,7 @@ test('helpers: getv, q, ls, exists, json, getenv', () => {
   throwsCode(() => renderConfig(t, input({ config, keys: { ...keys, '/a/h': 'a"b' } })), 'E_VALUE', /q: "a\\"b" is not printable text/);
   throwsCode(() => renderConfig(t, input({ config, keys: { ...keys, '/a/h': 'x\ny' } })), 'E_VALUE', /q: /);
   const { '/a/x': _x, ...withoutX } = keys;
-  throwsCode(() => renderConfig(t, input({ config, keys: withoutX })), 'E_TEMPLATE', /haproxy\.cfg\.hbs: getv: key "\/a\/x" does not exist/);
+  throwsCode(() => renderConfig(t, input({ config, keys: withoutX })), 'E_TEMPLATE', /haproxy\.cfg\.hbs:1: getv: key "\/a\/x" does not exist/);
 });
 
 test('template errors: syntax, runtime (strict), missing partial, missing dir â€” E_TEMPLATE naming the file', () => {
@@ -176,10 +176,10 @@ test('template errors: syntax, runtime (strict), missing partial, missing dir â€
   throwsCode(() => loadTemplates(syntax), 'E_TEMPLATE', new RegExp(`^${join(syntax, 'partials', 'stats.hbs')}: Parse error on line`));
 
   const runtime = templatesDir('runtime', { 'partials/global.hbs': 'global\n    maxconn {{global.maxconnn}}\n' });
-  throwsCode(() => renderConfig(loadTemplates(runtime), input()), 'E_TEMPLATE', new RegExp(`^${join(runtime, 'partials', 'global.hbs')}: "maxconnn" not defined`));
+  throwsCode(() => renderConfig(loadTemplates(runtime), input()), 'E_TEMPLATE', new RegExp(`^${join(runtime, 'partials', 'global.hbs')}:2: unknown name "maxconnn"`));
 
   const missing = templatesDir('missing', { 'haproxy.cfg.hbs': '{{> nosuch}}\n' });
-  throwsCode(() => renderConfig(loadTemplates(missing), input()), 'E_TEMPLATE', new RegExp(`^${join(missing, 'haproxy.cfg.hbs')}: The partial nosuch could not be found`));
+  throwsCode(() => renderConfig(loadTemplates(missing), input()), 'E_TEMPLATE', new RegExp(`^${join(missing, 'haproxy.cfg.hbs')}:1: unknown partial "nosuch"`));
 
   throwsCode(() => loadTemplates(join(dir, 'does-not-exist')), 'E_TEMPLATE', /^PILOT_TEMPLATES: /);
 });
@@ -190,4 +190,69 @@ test('a user partial replaces only that partial', () => {
   assert.match(text, /# no stats here/);
   assert.doesNotMatch(text, /frontend stats/);
   assert.match(text, /^defaults$/m, 'the other embedded partials still render');
+});
+
+test('env and getenv never print a value with a control character: the error names the variable, file and line', () => {
+  const config = loadConfig({ env: { ...BASE, MY_NOTE: 'x\n    bind :1', TABBED: 'a\tb', FINE: 'ok' }, readFile: () => '', fileExists: () => false });
+  const cases: [string, string][] = [
+    ['env', 'global\n    # {{env.MY_NOTE}}\n'],
+    ['config-env', 'global\n    # {{config.env.MY_NOTE}}\n'],
+    ['getenv', 'global\n    # {{getenv "MY_NOTE"}}\n'],
+    // No line names the variable: the file is named.
+    ['each-env', 'global\n{{#each env}}    # {{@key}} {{this}}\n{{/each}}\n'],
+  ];
+  for (const [name, text] of cases) {
+    const d = templatesDir(`ctl-${name}`, { 'haproxy.cfg.hbs': text });
+    const file = join(d, 'haproxy.cfg.hbs');
+    const line = name === 'each-env' ? '' : ':2';
+    throwsCode(() => renderConfig(loadTemplates(d), input({ config })), 'E_VALUE', new RegExp(`^${file.replace(/[.]/g, '\\.')}${line}: MY_NOTE: its value has a newline`));
+  }
+  const tab = templatesDir('ctl-tab', { 'haproxy.cfg.hbs': 'global\n    # {{getenv "TABBED"}}\n' });
+  throwsCode(() => renderConfig(loadTemplates(tab), input({ config })), 'E_VALUE', /:2: TABBED: its value has a tab/);
+  // Testing such a value is fine; printing a plain one too.
+  const test = templatesDir('ctl-test', { 'haproxy.cfg.hbs': '{{#if env.MY_NOTE}}# note set{{/if}} {{env.FINE}} {{getenv "FINE"}}\n' });
+  assert.equal(renderConfig(loadTemplates(test), input({ config })), '# note set ok ok\n');
+});
+
+test('every helper that outputs a value refuses control characters', () => {
+  const d = templatesDir('ctl-getv', { 'haproxy.cfg.hbs': 'global\n    # {{getv "/k"}}\n' });
+  throwsCode(() => renderConfig(loadTemplates(d), input({ keys: { '/k': 'x\n    bind :1' } })), 'E_VALUE', /haproxy\.cfg\.hbs:2: getv: the value it gives has a newline/);
+  const b = templatesDir('ctl-base', { 'haproxy.cfg.hbs': 'global\n    # {{base (getv "/k")}}\n' });
+  throwsCode(() => renderConfig(loadTemplates(b), input({ keys: { '/k': 'a/x\ty' } })), 'E_VALUE', /haproxy\.cfg\.hbs:2: .*a tab/);
+});
+
+test('getenv of a secret says it is withheld, not that it is unset', () => {
+  const config = loadConfig({ env: { ...BASE, KV_URL: 'http://kv:8500', KV_TOKEN: 'tok' }, readFile: () => '', fileExists: () => false });
+  for (const v of ['STATS_PASSWORD', 'KV_TOKEN']) {
+    const d = templatesDir(`withheld-${v}`, { 'haproxy.cfg.hbs': `global\n    # {{getenv "${v}"}}\n` });
+    throwsCode(() => renderConfig(loadTemplates(d), input({ config })), 'E_VALUE', new RegExp(`:2: getenv: ${v} is withheld from templates: it is a secret`));
+  }
+  const unset = templatesDir('unset', { 'haproxy.cfg.hbs': 'global\n    # {{getenv "NOT_SET_ANYWHERE"}}\n' });
+  throwsCode(() => renderConfig(loadTemplates(unset), input()), 'E_TEMPLATE', /:2: getenv: NOT_SET_ANYWHERE is not set/);
+});
+
+test('template errors name the file, the line and the unknown name in words', () => {
+  const runtime = templatesDir('words-field', { 'partials/global.hbs': 'global\n    maxconn {{global.maxconnn}}\n' });
+  assert.throws(() => renderConfig(loadTemplates(runtime), input()), (e: unknown) => {
+    assert.ok(isPilotError(e, 'E_TEMPLATE'));
+    assert.match(e.message, new RegExp(`^${join(runtime, 'partials', 'global.hbs').replace(/[.]/g, '\\.')}:2: unknown name "maxconnn"`));
+    assert.doesNotMatch(e.message, /object Object/);
+    return true;
+  });
+  const helper = templatesDir('words-helper', { 'haproxy.cfg.hbs': 'global\n\n    {{nosuchhelper "x"}}\n' });
+  throwsCode(() => renderConfig(loadTemplates(helper), input()), 'E_TEMPLATE', /haproxy\.cfg\.hbs:3: unknown name "nosuchhelper"/);
+  const partial = templatesDir('words-partial', { 'haproxy.cfg.hbs': 'global\n{{> nosuch}}\n' });
+  throwsCode(() => renderConfig(loadTemplates(partial), input()), 'E_TEMPLATE', /haproxy\.cfg\.hbs:2: unknown partial "nosuch" \(the partials are backend, defaults, demo, discovered, global, resolvers, services, stats\)/);
+  const inString = templatesDir('words-primitive', { 'haproxy.cfg.hbs': 'global\n{{#each (split "a,b" ",")}}\n    # {{this.nope}}\n{{/each}}\n' });
+  throwsCode(() => renderConfig(loadTemplates(inString), input()), 'E_TEMPLATE', /haproxy\.cfg\.hbs:3: unknown name "nope"/);
+});
+
+test('a file in PILOT_TEMPLATES that replaces nothing is an error naming the known partials', () => {
+  const typo = templatesDir('typo-partial', { 'partials/default.hbs': 'defaults\n' });
+  throwsCode(() => loadTemplates(typo), 'E_TEMPLATE', /partials\/default\.hbs: no partial is named "default" \(did you mean defaults\.hbs\?\); the partials are backend, defaults, demo, discovered, global, resolvers, services, stats/);
+  const misplaced = templatesDir('misplaced', { 'global.hbs': 'global\n' });
+  throwsCode(() => loadTemplates(misplaced), 'E_TEMPLATE', /global\.hbs is not used: put it in .*partials\/global\.hbs/);
+  // A partial of one's own is fine once a template uses it.
+  const own = templatesDir('own-partial', { 'partials/mine.hbs': '# mine\n', 'partials/global.hbs': 'global\n{{> mine}}\n' });
+  assert.match(renderConfig(loadTemplates(own), input()), /^# mine$/m);
 });

@@ -8,6 +8,8 @@ import { isIP } from 'node:net';
 import { PilotError } from '../errors.js';
 import type { PilotConfig, ResolverSpec, ServiceSpec } from '../config/types.js';
 import type { DiscoveredBackend, DiscoveredServer } from '../state/model.js';
+import { templateEnv } from './env-values.js';
+import { PASSWORD_PLACEHOLDER } from '../run/stats-password.js';
 import {
   showValue, validConfigPath, validFilePath, validHost, validHostPort, validIp, validName, validPath, validPort, validRawLine, validSecret, validServerName, validUri,
 } from '../state/validate.js';
@@ -130,15 +132,21 @@ function serviceView(s: ServiceSpec, config: PilotConfig) {
 /** A store's server keywords (already allow-listed by the layout): visible ASCII words only. */
 const WORD = /^[\x21-\x7e]{1,256}$/;
 
-function serverView(b: DiscoveredBackend, s: DiscoveredServer) {
-  const what = `backend ${b.name} server ${s.name} (source ${b.source})`;
-  // A source that gives server keywords (ProxyMgr's server_options) decides about `check` itself.
-  const given = (b.serverOptions ?? []).map((w) => {
+/** The server keywords of a backend: a source that gives some (ProxyMgr's server_options, even none) decides about `check` itself. */
+function serverKeywords(b: DiscoveredBackend, what: string): string[] {
+  if (b.serverOptions === undefined) return ['check'];
+  return b.serverOptions.map((w) => {
     if (!WORD.test(w) || w.includes('#')) throw new PilotError('E_VALUE', `${what}: server option ${showValue(w)} is not one word of visible characters`);
     return w;
   });
-  const params = [...(b.serverOptions ? given : ['check']), ...initAddr(s.host)];
+}
+
+function serverView(b: DiscoveredBackend, s: DiscoveredServer) {
+  const what = `backend ${b.name} server ${s.name} (source ${b.source})`;
+  const params = [...serverKeywords(b, what), ...initAddr(s.host)];
   if (s.state === 'maint') params.push('disabled');
+  // A config cannot say "drain": weight 0 is its form, and the planner (apply/plan.ts) applies a
+  // change to it at run time as HAProxy's drain state.
   if (s.state === 'drain') params.push('weight 0');
   else if (s.weight !== undefined) {
     if (!Number.isInteger(s.weight) || s.weight < 0 || s.weight > 256) throw new PilotError('E_VALUE', `${what}: weight ${s.weight} is not 0..256`);
@@ -171,7 +179,7 @@ function backendView(b: DiscoveredBackend, config: PilotConfig, resolver: string
       prefix: i === 0 ? 'srv' : `srv${i + 1}_`,
       slots: d.slots,
       address: addr(validHost(what, d.name), validPort(what, d.port)),
-      params: `check resolvers ${resolver} init-addr none`,
+      params: [...serverKeywords(b, what), 'resolvers', resolver, 'init-addr', 'none'].join(' '),
     })),
   };
 }
@@ -220,13 +228,21 @@ export function buildView(input: RenderInput) {
     if (config.stats.auth === 'basic') {
       const password = config.stats.password ?? input.statsPassword;
       if (password === undefined) throw new PilotError('E_VALUE', 'STATS_PASSWORD: stats auth is basic but no password was given or generated');
-      auth = { user: validName('STATS_USER', config.stats.user), password: validSecret('STATS_PASSWORD', password) };
+      auth = {
+        user: validName('STATS_USER', config.stats.user),
+        password: validSecret('STATS_PASSWORD', password),
+        // render/check without a password file: a marked placeholder (run/stats-password.ts).
+        placeholder: config.stats.password === undefined && password === PASSWORD_PLACEHOLDER,
+      };
     }
     stats = {
       port: validPort('STATS_PORT', config.stats.port),
       uri: validUri('STATS_URI', config.stats.uri),
       auth,
       prometheus: config.stats.prometheus && input.hasPrometheus,
+      // STATS_PROMETHEUS_AUTH=basic: /metrics asks for the stats credentials too (a userlist, since `stats auth` covers only the stats URI).
+      prometheusAuth: config.stats.prometheus && input.hasPrometheus && config.stats.prometheusAuth === 'basic' && auth !== null,
+      runDir: validFilePath('PILOT_RUN_DIR', config.haproxy.runDir),
       logOption: logOption(config, 'http'),
       idleClose: idleClose(config, 'http'),
     };
@@ -239,9 +255,11 @@ export function buildView(input: RenderInput) {
   const g = config.global;
   const d = config.defaults;
   const runDir = validFilePath('PILOT_RUN_DIR', config.haproxy.runDir);
+  // Values with a control character stay out of reach of the output (env-values.ts).
+  const env = templateEnv(config.env);
   const view = {
-    env: config.env,
-    config,
+    env,
+    config: { ...config, env },
     keys: input.keys,
     certsDir,
     hasPrometheus: input.hasPrometheus,

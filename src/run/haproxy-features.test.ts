@@ -13,3 +13,18 @@ test('probes the real binary, and names a missing one', async () => {
   assert.match(features.version, /^\d+\.\d+/);
   await assert.rejects(probeHaproxy('/nonexistent/haproxy'), (e) => isPilotError(e, 'E_HAPROXY') && /HAPROXY_BIN/.test(e.message));
 });
+
+test('HAPROXY_BIN: a path, else PATH, then the sbin directories; not found is one line saying where it looked', async () => {
+  const { resolveHaproxyBin } = await import('./haproxy-features.js');
+  const have = new Set(['/usr/sbin/haproxy', '/opt/hap/bin/haproxy']);
+  const exec = (f: string) => have.has(f);
+  assert.equal(resolveHaproxyBin('haproxy', '/usr/bin:/bin', exec), '/usr/sbin/haproxy');
+  assert.equal(resolveHaproxyBin('haproxy', '/opt/hap/bin:/usr/bin', exec), '/opt/hap/bin/haproxy');
+  assert.equal(resolveHaproxyBin('/opt/hap/bin/haproxy', '', exec), '/opt/hap/bin/haproxy');
+  assert.throws(() => resolveHaproxyBin('haproxy', '/usr/bin:/bin', () => false), (e: unknown) => {
+    assert.ok(isPilotError(e, 'E_HAPROXY'));
+    assert.equal(e.message, 'HAProxy not found: no "haproxy" on PATH (/usr/bin:/bin) nor in /usr/local/sbin, /usr/sbin, /sbin: install HAProxy (apt-get install haproxy) or set HAPROXY_BIN to its path');
+    return true;
+  });
+  assert.throws(() => resolveHaproxyBin('/nope/haproxy', '', exec), /HAPROXY_BIN=\/nope\/haproxy is not an executable file/);
+});

@@ -4,7 +4,6 @@
  * programs and the HAProxy master, then the reconcile loop — and it waits for the one thing that
  * ends it (a stop signal, HAProxy exiting on its own, an unexpected error) to stop in order.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { PilotConfig } from '../config/types.js';
@@ -18,11 +17,12 @@ import { createHaproxyMaster } from '../supervise/haproxy.js';
 import { createProgramSupervisor } from '../supervise/programs.js';
 import { spawnWithExeca } from '../supervise/child.js';
 import { createGenerations } from '../apply/generations.js';
-import { createTransaction, installFirst, type Transaction } from '../apply/transaction.js';
+import { createTransaction, type Transaction } from '../apply/transaction.js';
 import { ensureServerStateFile, withServerState } from '../apply/server-state.js';
 import { openListeners, type ListenerSpec, type Listeners } from '../control/listeners.js';
 import { controlRoutes } from '../control/server.js';
-import { healthReasons } from '../control/health.js';
+import { healthReasons, programReasons, readyReasons } from '../control/health.js';
+import { createMetrics } from '../control/metrics.js';
 import { createSources } from '../sources/registry.js';
 import type { Source } from '../sources/source.js';
 import { createPilot, type PassResult } from '../pilot.js';
@@ -33,6 +33,11 @@ import { probeHaproxy } from './haproxy-features.js';
 import { demoPorts, waitForPort } from '../demo/program.js';
 import { VERSION } from '../version.js';
 import { startSummary } from './summary.js';
+import { outputDropped } from '../output.js';
+import { createLastGood, type LastGood } from './last-good.js';
+import { ensureRunDir } from './run-dir.js';
+import { assertCanBind, privilegedPortChecker, readBindAbility } from './privileged-ports.js';
+import { createPlanner, type PlanAnswer } from './planner.js';
 
 export interface RunIo {
   log: Logger;
@@ -40,6 +45,8 @@ export interface RunIo {
   reloadConfig(): PilotConfig;
   /** Registers the last-resort handler for errors nothing else caught. */
   onFatal(handler: (err: unknown) => void): void;
+  /** Reports the error that ends the run (report.ts: stderr, readable on a terminal); default: the log. */
+  report?(err: unknown): void;
 }
 
 type Ending = { kind: 'stop'; mode: 'graceful' | 'fast'; signal?: string } | { kind: 'haproxy'; exit: ExitInfo } | { kind: 'fatal'; error: unknown };
@@ -77,14 +84,18 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
 
   // Helper programs get the environment without haproxy-pilot's secrets (config.env has none).
   let settings = config;
+  const metrics = createMetrics();
   const programs = createProgramSupervisor({
     log: log.child({ component: 'programs' }),
     specs: [],
     spawn: (file, args, options) => spawnWithExeca(file, args, { ...options, env: { ...settings.env } }),
+    onRestart: (name) => metrics.programRestarted(name),
   });
   let listeners: Listeners | undefined;
   let sources: Source[] = [];
   let transaction: Transaction | undefined;
+  let lastGood: LastGood | undefined;
+  let planner: ((body: Buffer) => Promise<PlanAnswer>) | undefined;
   let stopping = false;
   const alive = (): void => {
     if (stopping) throw new PilotError('E_INTERNAL', 'start-up interrupted by a stop');
@@ -104,14 +115,31 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
         programs: programs.status(),
       }),
       health: () => {
-        const reasons = master && pilot ? healthReasons(master.status(), pilot.lastPass(), pilot.unhealthySources()) : ['starting: HAProxy is not running yet'];
+        const failing = programReasons(programs.status(), settings.health.programFailures);
+        const reasons = master && pilot ? healthReasons(master.status(), pilot.lastPass(), pilot.unhealthySources(), failing) : ['starting: HAProxy is not running yet', ...failing];
         // Sources add their own fields (haproxy-api's last_changed, last_service_changed).
         const extra = Object.assign({}, ...sources.map((s) => s.health?.() ?? {})) as Record<string, unknown>;
+        // Started from the previous run's config (src/run/last-good.ts): said at once, and among
+        // the reasons once something else makes the pilot unhealthy (a source failing too long).
+        const serving = pilot ? lastGood?.notice(pilot.snapshots().size) : undefined;
+        if (serving) {
+          extra.lastApplied = serving;
+          if (reasons.length > 0) reasons.push(serving);
+        }
         return { ok: reasons.length === 0, reasons, extra };
       },
+      plan: (body: Buffer): Promise<PlanAnswer> | PlanAnswer => planner?.(body) ?? { ok: false, error: { code: 'E_INTERNAL', message: 'starting: HAProxy is not running yet' } },
+      ready: () => readyReasons(transaction !== undefined, pilot?.sources() ?? sources.map((s) => ({ name: s.name }))),
       reload: () => (master && pilot ? pilot.request('POST /reload', { force: true, reread: true }) : { ok: false, error: 'starting: HAProxy is not running yet' }),
       // last_apply_success follows the last pass, which also counts render failures (as /health).
-      metrics: () => ({ apply: { ...(transaction?.status() ?? { reloads: 0, runtimeOps: 0, applyFailures: 0 }), lastApply: pilot?.lastPass() }, sources: pilot?.sources() ?? [], version: VERSION }),
+      metrics: () =>
+        metrics.render({
+          apply: { ...(transaction?.status() ?? { reloads: 0, runtimeOps: 0, applyFailures: 0 }), lastApply: pilot?.lastPass() },
+          sources: pilot?.sources() ?? [],
+          haproxy: master?.status() ?? null,
+          version: VERSION,
+          log: { dropped: outputDropped() },
+        }),
     };
   }
 
@@ -119,10 +147,9 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
   let stopTransaction = (): void => {};
   const started = (async (): Promise<void> => {
     const { runDir } = config.haproxy;
-    await mkdir(runDir, { recursive: true, mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
-      throw new PilotError('E_CONFIG', `PILOT_RUN_DIR: cannot create ${runDir} (${err.code ?? err.message})`, { cause: err });
-    });
+    await ensureRunDir(runDir);
     const features = await probeHaproxy(config.haproxy.bin);
+    const bin = features.bin;
     const credentials = await statsCredentials(config.stats);
     if (credentials.generatedFile) {
       log.warn({ file: credentials.generatedFile, user: config.stats.user }, `no STATS_PASSWORD given: the stats page password is in ${credentials.generatedFile}`);
@@ -130,6 +157,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
 
     // Sources, and the listeners they and the control server answer on, before anything runs.
     for (const note of config.notes) log.info(note);
+    for (const warning of config.warnings) log.warn(warning);
     sources = await createSources(config.sources.configured, { log });
     const specs: ListenerSpec[] = sources.flatMap((s) => (s.listener ? [{ ...s.listener, owner: `source ${s.name}` }] : []));
     if (!config.control.disabled) specs.unshift({ host: config.control.host, port: config.control.port, routes: controlRoutes(window()), owner: 'PILOT_CONTROL_ADDR' });
@@ -160,11 +188,16 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
       },
       transaction: {
         plan: (candidate) => transaction?.plan(candidate) ?? 'reload',
+        verify: async (candidate) => (await transactionPromise)?.verify(candidate),
         // Passes asked for before HAProxy runs (sources answer during start-up) wait for it.
         apply: async (candidate, reason, options): Promise<PassResult> => {
           const t = await transactionPromise;
           if (!t) return { ok: false, kind: 'none', error: { code: 'E_INTERNAL', message: 'stopping' } };
+          // Serving the previous run's config and no source answered yet: nothing to build from.
+          const held = lastGood?.hold(p.snapshots().size);
+          if (held) return held;
           const result = await t.apply(candidate, reason, options);
+          metrics.applied({ ok: result.ok, kind: result.kind, at: result.at + result.durationMs, ...(result.reload ? { reloadMs: result.reload.durationMs } : {}) });
           if (result.kind === 'reload' && result.ok) programs.onHaproxyReload();
           return result;
         },
@@ -189,9 +222,15 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     const stateFile = config.global.serverStateFile ? join(runDir, 'server-state') : undefined;
     if (stateFile) await ensureServerStateFile(stateFile);
     const generations = createGenerations(runDir);
-    const checkDeps = { bin: config.haproxy.bin, generations, relativePaths: !config.haproxy.userConfig, log: log.child({ component: 'apply' }) };
-    const first: Candidate = await p.build();
-    await installFirst(checkDeps, first);
+    const checkDeps = { bin, generations, relativePaths: !config.haproxy.userConfig, log: log.child({ component: 'apply' }) };
+    const built: Candidate = await p.build();
+    // No source answered: the generation the previous run applied, when it may serve (last-good.ts).
+    lastGood = createLastGood({ runDir, configured: config.sources.configured, userConfig: config.haproxy.userConfig, log: log.child({ component: 'apply' }) });
+    const first = await lastGood.installFirst(checkDeps, built, p.sources(), () => builder.build({ keys: {}, backends: [], files: {}, fileSources: {}, excluded: [] }));
+    // A port below 1024 HAProxy may not bind (no CAP_NET_BIND_SERVICE): said now, with the fix,
+    // rather than by HAProxy failing to start (privileged-ports.ts).
+    const bindAbility = readBindAbility(bin);
+    assertCanBind(first.text, bindAbility);
     alive();
 
     programs.setSpecs(first.programs);
@@ -202,7 +241,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
     alive();
 
     const m = createHaproxyMaster({
-      bin: config.haproxy.bin,
+      bin,
       configPath: generations.liveConfig,
       ...(checkDeps.relativePaths ? { chdir: generations.liveDir } : {}),
       masterSocket: config.haproxy.masterSocket,
@@ -210,14 +249,26 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
       stopTimeoutMs: config.haproxy.stopTimeoutMs,
       reloadTimeoutMs: config.haproxy.reloadTimeoutMs,
       log: log.child({ component: 'haproxy' }),
+      // The embedded template logs to stdout: HAProxy's stderr copies of the same events are dropped.
+      logsToStdout: () => !settings.haproxy.userConfig && settings.global.logFormat !== 'none',
     });
     master = m;
     m.exited.then((exit) => end({ kind: 'haproxy', exit }), () => {});
     await m.start();
+    metrics.started(Date.now());
     log.info({ version: features.version, config: generations.liveConfig, pid: m.status().masterPid }, 'HAProxy is running');
 
-    const reloader = stateFile ? withServerState(m, { stateFile, configPath: generations.liveConfig }, log.child({ component: 'apply' })) : m;
-    transaction = createTransaction({ ...checkDeps, master: reloader, initial: first });
+    const reloader = stateFile ? withServerState(m, { stateFile, configPath: generations.liveConfig, runningConfig: () => generations.previousText() }, log.child({ component: 'apply' })) : m;
+    const t = createTransaction({ ...checkDeps, master: reloader, initial: first, ports: privilegedPortChecker(bindAbility) });
+    transaction = t;
+    planner = createPlanner({
+      log: log.child({ component: 'plan' }),
+      reloadConfig: io.reloadConfig,
+      builder: () => builder,
+      snapshots: () => p.snapshots().values(),
+      dryRun: (c) => t.dryRun(c),
+      liveConfig: join(runDir, 'haproxy.cfg'),
+    });
     transactionReady(transaction);
     const where = startSummary(first.text, builder.settings, credentials.generatedFile, listeners.addresses);
     log.info(where.fields, where.message);
@@ -233,8 +284,12 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
   let code: number;
   if (ending.kind === 'fatal') {
     code = exitCodeFor(ending.error);
-    if (code === ExitCode.CONFIG) log.error({ code: (ending.error as PilotError).code, details: (ending.error as PilotError).details }, describeError(ending.error));
-    else log.fatal({ err: ending.error }, `stopping after an unexpected error: ${describeError(ending.error)}`);
+    // An error raised on purpose (bad config, HAProxy missing) is one line per problem, no stack;
+    // anything else is a bug, logged with its stack.
+    if (ending.error instanceof PilotError && ending.error.code !== 'E_INTERNAL') {
+      if (io.report) io.report(ending.error);
+      else log.error({ code: ending.error.code, details: ending.error.details }, describeError(ending.error));
+    } else log.fatal({ err: ending.error }, `stopping after an unexpected error: ${describeError(ending.error)}`);
   } else if (ending.kind === 'haproxy') {
     code = childExitCode(ending.exit.code, ending.exit.signal);
     log.error({ exit: ending.exit }, `HAProxy exited on its own (exit code ${code}): stopping`);

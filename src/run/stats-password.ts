@@ -12,9 +12,22 @@ export interface StatsCredentials {
   password?: string;
   /** Set when the password was generated (or reused from an earlier generation). */
   generatedFile?: string;
+  /** The password is PASSWORD_PLACEHOLDER (render and check without a password file). */
+  placeholder?: boolean;
 }
 
-/** `write: false` (render, check): never touch the disk; a password is made up in memory. */
+/**
+ * What `render` and `check` print when the password is generated at start and no earlier start
+ * left its file: the same every time (a render is deterministic), clearly not a password, and a
+ * word `haproxy -c` accepts, so the rendered file still checks. It is documented, so a rendered
+ * file must not be run as it is without STATS_PASSWORD (or the stats page must be off).
+ */
+export const PASSWORD_PLACEHOLDER = '<generated-at-start>';
+
+/**
+ * `write: false` (render, check, plan): never touch the disk; the password of an earlier start is
+ * used when its file exists, else PASSWORD_PLACEHOLDER.
+ */
 export async function statsCredentials(stats: StatsSettings, { write = true } = {}): Promise<StatsCredentials> {
   if (stats.auth === 'none' || stats.port === 0) return {};
   if (stats.password !== undefined) return { password: stats.password };
@@ -22,9 +35,9 @@ export async function statsCredentials(stats: StatsSettings, { write = true } = 
   // operator's saved credentials working); validate it as we would a new one.
   const existing = await readFile(stats.passwordFile, 'utf8').then((t) => t.trim(), () => undefined);
   if (existing && /^[A-Za-z0-9_-]{20,}$/.test(existing)) return { password: existing, generatedFile: stats.passwordFile };
+  if (!write) return { password: PASSWORD_PLACEHOLDER, placeholder: true };
   // 24 random bytes → 32 url-safe base64 characters: no quotes, spaces or '#' for haproxy.cfg.
   const password = randomBytes(24).toString('base64url');
-  if (!write) return { password };
   await mkdir(dirname(stats.passwordFile), { recursive: true, mode: 0o700 });
   await writeFile(stats.passwordFile, `${password}\n`, { mode: 0o600 });
   await chmod(stats.passwordFile, 0o600);

@@ -15,7 +15,7 @@ const backend = (name: string, source: string, port?: number): DiscoveredBackend
   ...(port ? { route: { port } } : {}),
 });
 const snap = (source: string, backends: DiscoveredBackend[], keys: Record<string, string> = {}, files?: Record<string, string>): Snapshot => ({ source, at: 0, keys, backends, ...(files ? { files } : {}) });
-const stats = (port = 1936): StatsSettings => ({ port, uri: '/', auth: 'none', user: 'admin', passwordFile: '/x', prometheus: false });
+const stats = (port = 1936): StatsSettings => ({ port, uri: '/', auth: 'none', user: 'admin', passwordFile: '/x', prometheus: false, prometheusAuth: 'none' });
 const service = (name: string, port: number, address = ''): ServiceSpec => ({
   name, mode: 'http', bind: { address, port }, servers: [], ssl: false, sslVerify: true, check: false, balance: 'roundrobin', origin: `SERVICE_${name.toUpperCase()}_BIND`,
 });
@@ -56,6 +56,16 @@ test('reservedBy: two of the operator\'s own settings on one port are refused, n
     ['two services on one port', () => reservedBy({ stats: stats(0), services: [service('a', 8080), service('b', 8080, '127.0.0.1')] }, undefined), /port 8080 is used twice: by service a .* and by service b/],
     ['a service on the demo port', () => reservedBy({ stats: stats(), services: [service('web', 8080)] }, { port: 8080, backendPort: 8081 }), /by service web .* and by the demo frontend/],
     ['a service on the control port', () => reservedBy({ stats: stats(), services: [service('web', 7778)] }, undefined, [{ address: '127.0.0.1', port: 7778, owner: 'the control server (PILOT_CONTROL_ADDR)' }]), /and by the control server/],
+    [
+      'listeners sharing one server (control and Sidecar pushes on 7778)',
+      () => reservedBy({ stats: stats(), services: [] }, undefined, [{ address: '0.0.0.0', port: 7778, owner: 'PILOT_CONTROL_ADDR' }, { address: '0.0.0.0', port: 7778, owner: 'source sidecar' }]),
+      undefined,
+    ],
+    [
+      'a service on the port listeners share',
+      () => reservedBy({ stats: stats(), services: [service('web', 7778)] }, undefined, [{ address: '0.0.0.0', port: 7778, owner: 'PILOT_CONTROL_ADDR' }, { address: '0.0.0.0', port: 7778, owner: 'source sidecar' }]),
+      /port 7778 is used twice: by service web .* and by PILOT_CONTROL_ADDR/,
+    ],
     ['two services on one port, different addresses', () => reservedBy({ stats: stats(0), services: [service('a', 8080, '127.0.0.1'), service('b', 8080, '127.0.0.2')] }, undefined), undefined],
     ['a service may use :80 (no discovered route needs it)', () => reservedBy({ stats: stats(), services: [service('web', 80)] }, undefined), undefined],
   ];

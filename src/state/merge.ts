@@ -21,6 +21,8 @@ export interface DesiredState {
   backends: DiscoveredBackend[];
   /** Files by path relative to the generation folder (`certs/<name>`). */
   files: Record<string, string>;
+  /** Which source gave each file. */
+  fileSources: Record<string, string>;
   excluded: Excluded[];
 }
 
@@ -31,13 +33,17 @@ export function mergeSnapshots(snapshots: Iterable<Snapshot>, reserved: Reserved
   const keys: Record<string, string> = {};
   const backends: DiscoveredBackend[] = [];
   const files: Record<string, string> = {};
+  const fileSources: Record<string, string> = {};
   const excluded: Excluded[] = [];
   const names = new Set<string>();
   /** Listens discovery took, by port (a backend list can hold thousands). */
   const listens = new Map<number, { address: string; owner: string }[]>();
   for (const snap of [...snapshots].sort((a, b) => a.source.localeCompare(b.source))) {
     for (const [key, value] of Object.entries(snap.keys)) if (!UNSAFE_VALUE.test(value)) keys[key] = value;
-    for (const [name, data] of Object.entries(snap.files ?? {})) files[`certs/${name}`] = data;
+    for (const [name, data] of Object.entries(snap.files ?? {})) {
+      files[`certs/${name}`] = data;
+      fileSources[`certs/${name}`] = snap.source;
+    }
     for (const backend of snap.backends) {
       const skip = (reason: string): void => void excluded.push({ source: snap.source, entry: backend.name, reason });
       const owner = reserved.names.get(backend.name);
@@ -66,5 +72,5 @@ export function mergeSnapshots(snapshots: Iterable<Snapshot>, reserved: Reserved
       backends.push(name === backend.name ? backend : { ...backend, name });
     }
   }
-  return { keys, backends, files, excluded };
+  return { keys, backends, files, fileSources, excluded };
 }

@@ -35,9 +35,13 @@ export interface DiscoveredBackend {
   /**
    * Extra lines for the proxy section, already parsed against an allow-list by the source's
    * layout (ProxyMgr's listen_options): one line each, printable, rendered after `mode`.
+   * Present (even empty): the source decides about balance and HTTP checks, no defaults are added.
    */
   options?: string[];
-  /** Extra server keywords for every server line, already allow-listed (ProxyMgr's server_options). */
+  /**
+   * Extra server keywords for every server line, already allow-listed (ProxyMgr's server_options).
+   * Present (even empty): the source decides about `check`, none is added.
+   */
   serverOptions?: string[];
   /** Which source produced it. */
   source: string;

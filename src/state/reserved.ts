@@ -52,6 +52,7 @@ export function reservedBy(
   const names = new Map<string, string>();
   const ports: PortUse[] = [];
   const clashes: string[] = [];
+  const listenerUses = new Set<PortUse>();
   const bind = (use: PortUse): void => {
     const other = ports.find((p) => portsCollide(p, use));
     if (other) clashes.push(`port ${use.port} is used twice: by ${other.owner} and by ${use.owner}`);
@@ -65,7 +66,7 @@ export function reservedBy(
   }
   for (const s of config.services) {
     name(s.name, `service ${s.name}`);
-    bind({ address: s.bind.address, port: s.bind.port, owner: `service ${s.name} (${s.origin})` });
+    bind({ address: s.bind.address, port: s.bind.port, owner: `service ${s.name} (${s.bindWhere ?? s.origin})` });
   }
   if (demo) {
     name('demo', 'the demo frontend');
@@ -73,7 +74,18 @@ export function reservedBy(
     bind({ address: '', port: demo.port, owner: 'the demo frontend (PILOT_DEMO_PORT)' });
     bind({ address: '127.0.0.1', port: demo.backendPort, owner: 'the demo helper program' });
   }
-  for (const l of listeners) bind(l);
+  for (const l of listeners) {
+    // Listeners on one address and port are one server (control/listeners.ts shares it: the
+    // control server and Sidecar's pushes both default to 7778): one use, with both owners.
+    const shared = ports.find((p) => listenerUses.has(p) && p.address === l.address && p.port === l.port);
+    if (shared) {
+      shared.owner = `${shared.owner} and ${l.owner}`;
+      continue;
+    }
+    const use = { ...l };
+    listenerUses.add(use);
+    bind(use);
+  }
   if (clashes.length > 0) throw new PilotError('E_CONFIG', clashes.join('\n'), { details: { errors: clashes } });
 
   // Shared by discovered backends: not the operator's, so a service may use them when no

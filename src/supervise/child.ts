@@ -31,8 +31,8 @@ export interface ChildHandle {
 }
 
 export interface SpawnOptions {
-  /** Inherit the parent's stdout/stderr (HAProxy) or pipe them (programs, to prefix lines). */
-  stdio: 'inherit' | 'pipe';
+  /** Inherit the parent's stdout/stderr (HAProxy) or pipe them (programs, to prefix lines); or each its own way. */
+  stdio: 'inherit' | 'pipe' | { stdout: 'inherit' | 'pipe'; stderr: 'inherit' | 'pipe' };
   /** Own process group (setsid), so what is left can be SIGKILLed as a group. */
   detached: boolean;
   uid?: number;
@@ -46,8 +46,8 @@ export type SpawnFn = (file: string, args: readonly string[], options: SpawnOpti
 export const spawnWithExeca: SpawnFn = (file, args, options) => {
   const sub = execa(file, [...args], {
     stdin: 'ignore',
-    stdout: options.stdio,
-    stderr: options.stdio,
+    stdout: typeof options.stdio === 'string' ? options.stdio : options.stdio.stdout,
+    stderr: typeof options.stdio === 'string' ? options.stdio : options.stdio.stderr,
     detached: options.detached,
     // Our own signal-exit hook (haproxy.ts) and stopAll (programs.ts) decide how children end.
     cleanup: false,

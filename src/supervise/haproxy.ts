@@ -2,8 +2,9 @@
  * The HAProxy master's lifecycle: start `haproxy -W -db -S <sock>,mode,600 -f <cfg>`, confirm
  * reloads one at a time, stop gracefully or fast, and report how it ended.
  *
- * HAProxy's stdout/stderr are inherited: its logs (`log stdout format raw`) reach the container's
- * stdout without passing through Node.
+ * HAProxy's stdout is inherited: its logs (`log stdout format raw`) reach the container's stdout
+ * without passing through Node. Its stderr too, unless `logsToStdout` asks to drop the copies of
+ * the events HAProxy reports on both (haproxy-stderr.ts).
  */
 import { onExit as signalExitOnExit } from 'signal-exit';
 import type { Logger } from '../log.js';
@@ -20,6 +21,8 @@ import {
   type ShowProc,
 } from '../haproxy/master-cli.js';
 import { spawnWithExeca, type ChildExit, type ChildHandle, type SpawnFn } from './child.js';
+import { pipeLines, type LineSink } from './line-prefix.js';
+import { alsoLogged } from './haproxy-stderr.js';
 import type { ExitInfo, HaproxyMaster, MasterStatus, ReloadResult } from '../haproxy/master.js';
 
 export type { MasterCommandFn };
@@ -40,6 +43,14 @@ export interface HaproxyMasterOptions {
   pollIntervalMs?: number;
   /** Extra haproxy arguments placed before `-f` (e.g. `-dr`). */
   extraArgs?: string[];
+  /**
+   * Whether the config logs proxy events to stdout (asked per line: settings can change on
+   * reload). When given, HAProxy's stderr is read and the workers' copies of events HAProxy also
+   * logs are dropped (haproxy-stderr.ts); the rest goes to `stderr` as it is.
+   */
+  logsToStdout?: () => boolean;
+  /** Where HAProxy's stderr lines go when read (default process.stderr). */
+  stderr?: LineSink;
   spawn?: SpawnFn;
   /** Master CLI transport (tests inject a fake). */
   command?: MasterCommandFn;
@@ -109,9 +120,15 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
     started = true;
     const args = ['-W', '-db', '-S', `${options.masterSocket},mode,600`, ...(options.chdir ? ['-C', options.chdir] : []), ...(options.extraArgs ?? []), '-f', options.configPath];
     log.info({ bin: options.bin, args }, 'starting haproxy master');
-    const spawned = spawn(options.bin, args, { stdio: 'inherit', detached: true });
+    const filter = options.logsToStdout;
+    const spawned = spawn(options.bin, args, { stdio: filter ? { stdout: 'inherit', stderr: 'pipe' } : 'inherit', detached: true });
     child = spawned;
     pid = spawned.pid;
+    if (filter && spawned.stderr) {
+      const sink = options.stderr ?? process.stderr;
+      const masterPid = pid;
+      pipeLines(spawned.stderr, '', { write: (line: string) => (filter() && alsoLogged(line.slice(0, -1), masterPid) ? true : sink.write(line)) });
+    }
     if (pid !== undefined) {
       // Last resort: if Node exits while the master runs, do not leave HAProxy behind.
       removeExitHook = onExit(() => {

@@ -105,7 +105,7 @@ test('spawns argv without a shell, detached, output prefixed per line', async ()
   children[0]!.out.end('ld');
   await tick();
   assert.deepEqual(lines, ['[web] hello\n', '[web] world\n']);
-  assert.deepEqual(sup.status(), [{ name: 'web', pid: 1000, restarts: 0, state: 'running', origin: 'test:web' }]);
+  assert.deepEqual(sup.status(), [{ name: 'web', pid: 1000, restarts: 0, state: 'running', origin: 'test:web', failures: 0 }]);
 });
 
 test('on-failure: backoff 1s, 2s, 4s … capped at 30s; a 10s run resets it', async () => {
@@ -277,4 +277,30 @@ test('setSpecs: a program changed and then removed while stopping is not relaunc
   await tick();
   assert.equal(children.length, 2);
   assert.deepEqual(sup.status().map((s) => s.name), ['b']);
+});
+
+test('failed starts in a row are counted with the last error; a 10 s run ends the streak; restarts are reported', async () => {
+  const clock = new FakeClock();
+  const { spawn, children } = fakeSpawner();
+  const restarted: string[] = [];
+  const sink = { write: () => {} };
+  const sup = createProgramSupervisor({ log: silentLogger(), specs: [spec('bad')], spawn, clock, output: { stdout: sink, stderr: sink }, onRestart: (n) => restarted.push(n) });
+  sup.start();
+  for (let i = 0; i < 3; i++) {
+    children.at(-1)!.exit({ error: Object.assign(new Error('spawn /bin/bad ENOENT'), { code: 'ENOENT' }) });
+    await tick();
+    clock.advance(clock.pending()[0]!);
+  }
+  assert.equal(sup.status()[0]!.failures, 3);
+  assert.equal(sup.status()[0]!.lastError, 'spawn /bin/bad ENOENT');
+  assert.deepEqual(restarted, ['bad', 'bad', 'bad']);
+  children.at(-1)!.exit({ code: 2 });
+  await tick();
+  assert.equal(sup.status()[0]!.failures, 4);
+  assert.equal(sup.status()[0]!.lastError, 'exited with code 2');
+  clock.advance(clock.pending()[0]!);
+  clock.advance(10_000);
+  children.at(-1)!.exit({ code: 1 });
+  await tick();
+  assert.equal(sup.status()[0]!.failures, 1, 'a start that ran 10 s worked: a new streak begins');
 });

@@ -22,6 +22,12 @@ export interface ProgramStatus {
   lastExit?: ExitInfo;
   state: ProgramState;
   origin: string;
+  /** Failed starts in a row: the process could not be started, or ended in failure before running resetAfterMs. */
+  failures: number;
+  /** Why the last failed start failed (`spawn /x ENOENT`, `exited with code 1`). */
+  lastError?: string;
+  /** The program will not be tried again: it cannot start (unknown user, empty command) or its policy says so. */
+  gaveUp?: boolean;
 }
 
 export interface Clock {
@@ -58,6 +64,8 @@ export interface ProgramSupervisorOptions {
   identityFiles?: () => IdentityFiles;
   /** On a reload restart, SIGKILL a program that ignores SIGTERM after this long. Default 10 s. */
   restartStopTimeoutMs?: number;
+  /** Called for each restart after an exit (for metrics). */
+  onRestart?: (name: string) => void;
 }
 
 export interface ProgramSupervisor {
@@ -82,6 +90,10 @@ interface Proc {
   startedAt: number;
   failures: number;
   timer?: unknown;
+  /** Failed starts in a row (for /health); `failures` is the backoff's count. */
+  streak: number;
+  lastError?: string;
+  gaveUp?: boolean;
   /** Relaunch right after the current instance exits (reload restart / changed spec). */
   relaunch?: ProgramSpec;
   removed?: boolean;
@@ -114,12 +126,18 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
     } catch (err) {
       // Retrying cannot help: the user/group does not exist.
       p.state = 'failed';
+      p.gaveUp = true;
+      p.streak++;
+      p.lastError = describeError(err);
       log.error({ program: spec.name, origin: spec.origin, code: 'E_PROGRAM', err: describeError(err) }, `${what} cannot start`);
       return;
     }
     const [file, ...args] = spec.command;
     if (file === undefined) {
       p.state = 'failed';
+      p.gaveUp = true;
+      p.streak++;
+      p.lastError = 'empty command';
       log.error({ program: spec.name, code: 'E_PROGRAM' }, `${what} has an empty command`);
       return;
     }
@@ -127,6 +145,7 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
     p.child = child;
     p.exited = child.exited;
     p.state = 'running';
+    p.gaveUp = false;
     p.startedAt = clock.now();
     if (child.stdout) pipeLines(child.stdout, `[${spec.name}] `, output.stdout);
     if (child.stderr) pipeLines(child.stderr, `[${spec.name}] `, output.stderr);
@@ -166,9 +185,18 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
       return;
     }
     const failed = e.error !== undefined || e.signal !== null || e.code !== 0;
+    // A run that lasted resetAfterMs was a start that worked: the streak of failures is over.
+    const ranLong = e.error === undefined && clock.now() - p.startedAt >= backoff.resetAfterMs;
+    if (ranLong) p.streak = 0;
+    if (failed) {
+      p.streak++;
+      // execa: "Command failed with ENOENT: /x\nspawn /x ENOENT": its last line says it all.
+      p.lastError = e.error ? (e.error.message.trim().split('\n').pop() ?? e.error.message) : e.signal !== null ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+    }
     const policy = p.spec.restart;
     if (policy === 'never' || (policy === 'on-failure' && !failed)) {
       p.state = failed ? 'failed' : 'exited';
+      if (failed) p.gaveUp = true;
       log.warn({ program: name, code: e.code, signal: e.signal, restart: policy }, 'program exited; not restarting');
       return;
     }
@@ -181,12 +209,13 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
       p.timer = undefined;
       if (stopping || p.state !== 'backoff') return;
       p.restarts++;
+      options.onRestart?.(p.spec.name);
       launch(p);
     }, delayMs);
   }
 
   function newProc(spec: ProgramSpec): Proc {
-    return { spec, restarts: 0, state: 'stopped', startedAt: 0, failures: 0 };
+    return { spec, restarts: 0, state: 'stopped', startedAt: 0, failures: 0, streak: 0 };
   }
 
   /** Drop `p` from the list and, when `spec` is given, launch a fresh instance of it (at the end of the start order). */
@@ -320,6 +349,9 @@ export function createProgramSupervisor(options: ProgramSupervisorOptions): Prog
       ...(p.lastExit ? { lastExit: p.lastExit } : {}),
       state: p.state,
       origin: p.spec.origin,
+      failures: p.streak,
+      ...(p.lastError !== undefined ? { lastError: p.lastError } : {}),
+      ...(p.gaveUp ? { gaveUp: true } : {}),
     }));
   }
 

@@ -24,7 +24,11 @@ export interface FileSourceDeps {
   name?: string;
   /** Slow poll (default 10 s). */
   pollMs?: number;
-  /** Quiet time after a change event before reading (default 100 ms): editors write in bursts. A rename over the file is read at once. */
+  /**
+   * Quiet time after a change event before reading (default 20 ms): an editor's or a tool's
+   * writes in a burst give one read. A file renamed over the one read (config management
+   * tools do that) is whole: it is read at once, never half-written.
+   */
   debounceMs?: number;
 }
 
@@ -79,7 +83,7 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
   const log = deps.log.child({ component: `source-${name}` });
   const path = resolve(settings.path);
   const pollMs = deps.pollMs ?? 10_000;
-  const debounceMs = deps.debounceMs ?? 100;
+  const debounceMs = deps.debounceMs ?? 20;
 
   let sink: SourceSink | undefined;
   let watcher: FSWatcher | undefined;

@@ -98,10 +98,29 @@ test('allowed server keywords', () => {
   const ok = [
     'check', 'backup', 'ssl verify none', 'ssl verify required ca-file @system-ca sni str(api.example.com)', 'sni req.hdr(host)',
     'inter 2s fastinter 500ms downinter 10s rise 2 fall 3', 'weight 0', 'weight 256', 'maxconn 100 maxqueue 10', 'slowstart 30s',
-    'send-proxy-v2', 'check-ssl check-sni api.example.com', 'alpn h2,http/1.1', 'proto h2', 'port 8081', 'observe layer7 error-limit 10 on-error mark-down',
+    'send-proxy-v2', 'check-ssl verify none check-sni api.example.com', 'alpn h2,http/1.1', 'port 8081', 'observe layer7 error-limit 10 on-error mark-down',
     'init-addr last,libc,none', 'agent-check agent-port 9999 agent-inter 5s', 'on-marked-down shutdown-sessions',
+    'ssl verify none ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3',
   ];
   for (const o of ok) assert.deepEqual(parseServerOptions([o]), o.split(' '), o);
+  assert.deepEqual(parseServerOptions(['proto h2'], 'http'), ['proto', 'h2']);
+});
+
+test('combinations HAProxy refuses at load are refused (one blob must not fail every candidate)', () => {
+  // Each of these makes `haproxy -c` fail the whole config (2.6.12): "verify is enabled by default
+  // but no CA file specified", "MUX protocol 'h2' is not usable", "does not have agent port",
+  // "all SSL/TLS versions are disabled".
+  const bad: [string, 'http' | 'tcp', RegExp][] = [
+    ['ssl', 'http', /verify none/],
+    ['check check-ssl', 'http', /verify none/],
+    ['ssl verify required', 'http', /ca-file @system-ca/],
+    ['ssl ca-file @system-ca', 'http', /verify/],
+    ['proto h2', 'tcp', /needs "mode http"/],
+    ['proto h1', 'tcp', /needs "mode http"/],
+    ['check agent-check', 'tcp', /agent-port/],
+    ['ssl verify none ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.0', 'http', /above ssl-max-ver/],
+  ];
+  for (const [o, mode, why] of bad) assert.throws(() => parseServerOptions([o], mode), why, o);
 });
 
 test('rejected server keywords', () => {

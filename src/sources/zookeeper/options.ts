@@ -287,29 +287,55 @@ const SERVER_ARGS: Record<string, ArgGrammar> = {
 /**
  * Parses `server_options` (a JSON array of strings, each one or more keywords; ProxyMgr joined
  * them with spaces). Returns the accepted tokens; throws OptionError naming the first rejected one.
+ * `mode` is the service's mode: keywords that only work in one mode are checked against it.
  */
-export function parseServerOptions(raw: unknown): string[] {
+export function parseServerOptions(raw: unknown, mode: Mode = 'tcp'): string[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw new OptionError('server_options is not an array of strings');
   const toks: string[] = [];
   raw.forEach((entry: unknown, i) => toks.push(...tokens(entry, `server_options[${i}]`)));
   if (toks.length > MAX_SERVER_TOKENS) throw new OptionError(`server_options has more than ${MAX_SERVER_TOKENS} keywords`);
   const out: string[] = [];
+  const given = new Map<string, string | true>();
   for (let i = 0; i < toks.length; i++) {
     const kw = toks[i]!;
     if (SERVER_FLAGS.has(kw)) {
       out.push(kw);
+      given.set(kw, true);
       continue;
     }
     const grammar = Object.prototype.hasOwnProperty.call(SERVER_ARGS, kw) ? SERVER_ARGS[kw] : undefined;
     if (grammar === undefined) throw new OptionError(`server_options: keyword ${show(kw)} is not on the allow-list`);
     try {
-      out.push(kw, grammar(toks[++i], kw));
+      const value = grammar(toks[++i], kw);
+      out.push(kw, value);
+      given.set(kw, value);
     } catch (err) {
       throw new OptionError(`server_options: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  checkCombinations(given, mode);
   return out;
+}
+
+const TLS_ORDER = ['TLSv1.0', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+
+/**
+ * Keyword combinations HAProxy refuses when it loads the config (measured with `haproxy -c` on
+ * 2.6.12): one such blob would make every candidate fail its check and block every other change,
+ * so the service is skipped here instead, naming the reason.
+ */
+function checkCombinations(given: ReadonlyMap<string, string | true>, mode: Mode): void {
+  if ((given.has('ssl') || given.has('check-ssl')) && !(given.get('verify') === 'none' || (given.get('verify') === 'required' && given.has('ca-file')))) {
+    throw new OptionError('server_options: ssl and check-ssl need "verify none" or "verify required ca-file @system-ca" (HAProxy refuses TLS to servers without a CA file)');
+  }
+  if (given.has('proto') && mode !== 'http') throw new OptionError(`server_options: proto ${String(given.get('proto'))} needs "mode http" in listen_options`);
+  if (given.has('agent-check') && !given.has('agent-port')) throw new OptionError('server_options: agent-check needs agent-port <port>');
+  const min = given.get('ssl-min-ver');
+  const max = given.get('ssl-max-ver');
+  if (typeof min === 'string' && typeof max === 'string' && TLS_ORDER.indexOf(min) > TLS_ORDER.indexOf(max)) {
+    throw new OptionError(`server_options: ssl-min-ver ${min} is above ssl-max-ver ${max}`);
+  }
 }
 
 /** The allow-lists, for docs and tests. */

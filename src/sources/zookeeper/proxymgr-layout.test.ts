@@ -27,6 +27,7 @@ test("seed 004's README blob and server nodes become one listen section", () => 
         { name: '1.2.3.4:8080', host: '1.2.3.4', port: 8080 },
         { name: '1.2.3.5:8080', host: '1.2.3.5', port: 8080 },
       ],
+      options: [],
       serverOptions: ['check', 'inter', '2000'],
     },
   ]);

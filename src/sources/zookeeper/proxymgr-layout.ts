@@ -145,7 +145,7 @@ export function parseService(name: string, data: string): ServiceSpec {
   }
   const port = portOf('port', b.port);
   const listen = parseListenOptions(b.listen_options);
-  const serverOptions = parseServerOptions(b.server_options);
+  const serverOptions = parseServerOptions(b.server_options, listen.mode ?? 'tcp');
   const spec: ServiceSpec = {
     name,
     type: type as WatcherType,
@@ -312,8 +312,12 @@ export function layoutService(node: ServiceNode, options: ProxymgrLayoutOptions)
       for (const s of spec.staticServers ?? []) list.add(`${key} backends`, s.host, s.port);
       if (spec.dns!.length > 0) backend.dns = spec.dns!;
     }
-    if (spec.options.length > 0) backend.options = spec.options;
-    if (spec.serverOptions.length > 0) backend.serverOptions = spec.serverOptions;
+    // Always set, even empty: the service's lines and keywords are all it gets, as in ProxyMgr's
+    // template (no health check or `option httpchk` of the pilot's own: a ProxyMgr service
+    // without `check` was never checked, and one with `check` got a TCP check unless its
+    // listen_options said otherwise).
+    backend.options = spec.options;
+    backend.serverOptions = spec.serverOptions;
     return { backend, skipped };
   } catch (err) {
     const why = describeError(err).replace(/^node name: /, 'node name ');
