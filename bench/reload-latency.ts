@@ -135,9 +135,10 @@ function format(rows: Row[], cond: string, seconds: number): string {
   return [
     '## Forced reload (SIGHUP, POST /reload) next to a raw reload',
     '',
-    'SIGHUP or `POST /reload` make haproxy-pilot re-read its settings and templates, render, stage the',
-    'generation, `haproxy -c` it, save the server state, reload through the master and confirm the new',
-    'worker (on 2.6: `show proc` polled from 5 ms, doubling to 50 ms); no quiet wait. SIGHUP is timed',
+    'SIGHUP or `POST /reload` make haproxy-pilot re-read its settings and templates and render; a render identical',
+    'to the generation that runs (checked when it was installed) is reloaded as it is, anything else is staged and',
+    'checked (`haproxy -c`) first; then the server state is saved, HAProxy reloaded through the master and the new',
+    'worker confirmed (on 2.6: `show proc` every 5 ms for 200 ms, then less often); no quiet wait. SIGHUP is timed',
     'to the `applied (reload)` log line, `POST /reload` to its answer (one a second at most, so the',
     'samples are spaced by 1.1 s). The raw reload is what a script can do at best on the same files:',
     'a plain `haproxy -W -db -S` master on a copy of the pilot\'s live generation, `reload` on the master',
