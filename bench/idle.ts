@@ -205,6 +205,7 @@ const WHY: Record<string, string> = {
   pino: 'logging',
   koffi: 'the native binding the reaper uses for waitpid/prctl',
   'signal-exit': 'killing HAProxy if Node dies',
+  'prom-client': '`/metrics`',
   'smol-toml': 'haproxy-api\'s TOML files',
 };
 const ABSENT = ['etcd3', '@grpc/grpc-js', 'node-zookeeper-client', 'pino-pretty', 'smol-toml'];
@@ -251,7 +252,11 @@ async function format(results: Record<string, Measured>, holdings: { pilot: Hold
     '',
     '| loaded from | scripts | source size |',
     '|---|---|---|',
-    ...pkgs.map((g) => `| ${g.name} | ${g.files} | ${g.bytes ? `${num(g.bytes / 1024)} KiB` : '–'} |`),
+    ...pkgs.filter((g, i) => i < 14 || g.name.startsWith('Node ')).map((g) => `| ${g.name} | ${g.files} | ${g.bytes ? `${num(g.bytes / 1024)} KiB` : '–'} |`),
+    ...(() => {
+      const rest = pkgs.filter((g, i) => i >= 14 && !g.name.startsWith('Node '));
+      return rest.length ? [`| ${rest.length} more packages (${rest.map((g) => g.name).join(', ')}) | ${rest.reduce((a, g) => a + g.files, 0)} | ${num(rest.reduce((a, g) => a + g.bytes, 0) / 1024)} KiB |`] : [];
+    })(),
     '',
     `Why each package is there: ${pkgs.filter((g) => WHY[g.name]).map((g) => `${g.name} (${WHY[g.name]})`).join('; ')}; the rest are their`,
     `dependencies. Not loaded: ${ABSENT.filter((a) => !pkgs.some((g) => g.name === a)).join(', ')} (source kinds load their clients only when configured;`,
