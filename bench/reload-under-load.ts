@@ -154,7 +154,7 @@ export function formatSection(runs: RunResult[], meta: Meta): string {
     '',
     `haproxy-pilot needed a median ${fmt(med('haproxy-pilot', (r) => (r.seconds * 1000) / r.changes))} ms per change from the file write to the reload confirmed`,
     '(the renamed file read at once, render, `haproxy -c`, reload through the master, new worker seen in `show proc`, polled',
-    'from 5 ms doubling to 50 ms on 2.6), so it served more requests per run than the faster-paced baseline; compare failures per',
+    'every 5 ms for 200 ms, then less often, on 2.6), so it served more requests per run than the faster-paced baseline; compare failures per',
     'reload. The baseline\'s failures are read/write errors on connections the old process had accepted into its',
     "listening socket's queue when it closed it (no listener hand-over with `-sf` alone); haproxy-pilot's master",
     'passes the listeners to the new worker, and `option idle-close-on-response` lets keep-alive clients finish.',
