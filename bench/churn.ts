@@ -171,33 +171,40 @@ async function zkDriver(): Promise<Driver> {
   return d;
 }
 
+/**
+ * Sidecar keeps a removed container as a tombstone (a `maint` server for 10 minutes): replacing
+ * containers every 100 ms would grow the backend by thousands of servers, which is not churn but
+ * growth. So every tick changes the health of one of 6 containers (Alive, Draining, Unhealthy:
+ * ready, drain, maint at runtime), and every 5 s one container is replaced by a new one.
+ */
 async function sidecarDriver(): Promise<Driver & { fixture: SidecarFixture }> {
   const sc = await startSidecarFixture({ retryUnitMs: 5 });
-  const p = pool();
-  const ids = new Map<string, string>(); // pool id → current container id
+  const live: string[] = [];
   let serial = 0;
-  const add = (id: string): void => {
-    const cid = `c${(serial++).toString(16).padStart(10, '0')}`;
-    ids.set(id, cid);
-    sc.add({ host: 'web-01', id: cid, name: 'orders', ports: [{ Port: BACKEND_PORT, ServicePort: 10100, IP: p.addr(p.live.get(id)!) }] });
+  const add = (): void => {
+    const id = `c${(serial++).toString(16).padStart(10, '0')}`;
+    live.push(id);
+    sc.add({ host: 'web-01', id, name: 'orders', ports: [{ Port: BACKEND_PORT, ServicePort: 10100, IP: `127.0.1.${1 + (serial % 250)}` }] });
   };
+  for (let i = 0; i < 6; i++) add();
+  let n = 0;
   const d = {
     name: 'Sidecar (pushes)',
     env: { SIDECAR_STATE_URL: `${sc.url}/api/state.json`, SIDECAR_LISTEN },
     changes: 0,
     fixture: sc,
     async change() {
-      const s = p.step();
-      // A container that goes away is tombstoned; one that moves is a new container.
-      const old = ids.get(s.id);
-      if (old !== undefined && s.op !== 'add') sc.remove(old);
-      if (s.op === 'remove') ids.delete(s.id);
-      else add(s.id);
+      if (++n % Math.round(5000 / TICK_MS) === 0) {
+        sc.remove(live.shift()!);
+        add();
+      } else {
+        const statuses = [0, 4, 2]; // Alive, Draining, Unhealthy
+        sc.setStatus(live[Math.floor(Math.random() * live.length)]!, statuses[Math.floor(Math.random() * statuses.length)]!);
+      }
       d.changes++;
     },
     close: () => sc.close(),
   };
-  for (let i = 0; i < 4; i++) await d.change();
   return d;
 }
 
@@ -363,10 +370,12 @@ function format(r: ChurnResult, cond: string, seconds: number): string {
     '',
     `haproxy-pilot with every source kind at once, each changing every ${TICK_MS} ms: the discovery file (a server added,`,
     'removed or moved; once a minute a backend added or removed, which reloads), the Consul-style KV endpoint with',
-    'blocking queries, etcd (containers layout), ZooKeeper (ProxyMgr\'s schema), and Sidecar pushing its changes to the',
-    `pilot's push listener; every tick also one control request (\`/health\`, \`/status\`, \`/metrics\` in turn), and a`,
-    '`POST /reload` every 2 minutes. Each source keeps 3–10 servers (added, removed or moved at random), all pointing at',
-    'one live listener so health checks pass. The pilot\'s RSS is sampled every 5 s.',
+    'blocking queries, etcd (containers layout), ZooKeeper (ProxyMgr\'s schema), each keeping 3–10 servers (added,',
+    'removed or moved at random), and Sidecar pushing its changes to the pilot\'s push listener (one of 6 containers',
+    'changes health every tick, one is replaced every 5 s: Sidecar keeps removed containers as `maint` tombstones for',
+    '10 minutes, so replacing one every 100 ms would grow the backend, not churn it); every tick also one control',
+    'request (`/health`, `/status`, `/metrics` in turn), and a `POST /reload` every 2 minutes. All servers point at one',
+    'live listener so health checks pass. The pilot\'s RSS is sampled every 5 s.',
     '',
     `**Ran ${num(r.minutes, 1)} minutes** (issue 13 asks for an hour; \`BENCH_CHURN_MINUTES\` sets it).` + (r.skipped.length ? ` Skipped: ${r.skipped.join('; ')}.` : ''),
     '',
