@@ -6,7 +6,7 @@
  * In a fresh network namespace, haproxy-pilot runs with DISCOVERY_FILE naming a few backend
  * servers (one node process listening on several ports). Two wrk clients drive the frontend at the
  * same time, one opening a new connection per request (`Connection: close`) and one on keep-alive
- * connections, while the benchmark applies CHANGES real changes that each need a reload (a server
+ * connections, while the benchmark applies CHANGES real changes that each need a reload (a backend
  * with a new name replaces the previous extra one), waiting for each to be confirmed on /status
  * before the next. The baseline, in the same run, is a plain HAProxy serving the same config
  * text, restarted the confd-era way (`haproxy -f cfg -p pid -D -sf <old pids>`) for each of the
@@ -14,12 +14,13 @@
  * Failed requests are wrk's socket errors plus answers with a status above 399. Medians over REPS
  * repetitions go to docs/benchmarks.md between the bench:reload-under-load markers.
  *
- * Environment: BENCH_CHANGES (200), BENCH_REPS (3), BENCH_CONNECTIONS (per wrk, 16),
+ * Environment: BENCH_CHANGES (1000), BENCH_REPS (1), BENCH_CONNECTIONS (per wrk, 16),
  * BENCH_BASELINE_INTERVAL_MS (100, or `pilot`), BENCH_NO_DOC=1 to print without writing the doc.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
+import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { cpuShare } from './support-doc.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -33,8 +34,8 @@ const BACKEND = fileURLToPath(new URL('../e2e/support/render-backend.js', import
 const START = '<!-- bench:reload-under-load:start -->';
 const END = '<!-- bench:reload-under-load:end -->';
 
-const CHANGES = Number(process.env.BENCH_CHANGES ?? 200);
-const REPS = Number(process.env.BENCH_REPS ?? 3);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 1000);
+const REPS = Number(process.env.BENCH_REPS ?? 1);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 /**
  * Spacing of the baseline's restarts: 100 ms by default (each `-sf` start returns in a few tens
@@ -98,6 +99,7 @@ interface Meta {
   node: string;
   wrk: string;
   totalSeconds: number;
+  load: string;
 }
 
 function fmt(n: number, digits = 0): string {
@@ -137,9 +139,10 @@ export function formatSection(runs: RunResult[], meta: Meta): string {
     START,
     '## Reload under load',
     '',
-    `Measured ${meta.date} on ${meta.machine}; HAProxy ${meta.haproxy}, Node ${meta.node}, ${meta.wrk}.`,
-    `Each repetition applies ${CHANGES} changes that each need a reload (a server with a new name replaces the previous`,
-    'extra one in the discovery file) while two wrk clients (1 thread, ' + `${CONNECTIONS} connections each) load the frontend at the same time:`,
+    `Measured ${meta.date} on ${meta.machine}; HAProxy ${meta.haproxy}, Node ${meta.node}, ${meta.wrk}. ${meta.load}`,
+    `Each repetition applies ${CHANGES} changes that each need a reload (a backend with a new name replaces the previous`,
+    'extra one in the discovery file: a section added and one removed; server-level changes no longer reload) while two wrk',
+    `clients (1 thread, ${CONNECTIONS} connections each) load the frontend at the same time:`,
     'one with a new connection per request, one with keep-alive. haproxy-pilot waits for each reload to be confirmed',
     'on `/status` before the next change (`PILOT_QUIET_MIN=0`, everything else default: `option idle-close-on-response`,',
     '`hard-stop-after 30s`, reloads through the master CLI). The baseline serves the same config text with a plain',
@@ -150,8 +153,8 @@ export function formatSection(runs: RunResult[], meta: Meta): string {
     'the same run, not runs.',
     '',
     `haproxy-pilot needed a median ${fmt(med('haproxy-pilot', (r) => (r.seconds * 1000) / r.changes))} ms per change from the file write to the reload confirmed`,
-    '(file watch debounce 100 ms, render, `haproxy -c`, reload through the master, new worker seen in `show proc`, polled',
-    'every 100 ms on 2.6), so it served more requests per run than the faster-paced baseline; compare failures per',
+    '(the renamed file read at once, render, `haproxy -c`, reload through the master, new worker seen in `show proc`, polled',
+    'every 5 ms for 200 ms, then less often, on 2.6), so it served more requests per run than the faster-paced baseline; compare failures per',
     'reload. The baseline\'s failures are read/write errors on connections the old process had accepted into its',
     "listening socket's queue when it closed it (no listener hand-over with `-sf` alone); haproxy-pilot's master",
     'passes the listeners to the new worker, and `option idle-close-on-response` lets keep-alive clients finish.',
@@ -170,7 +173,7 @@ export function formatSection(runs: RunResult[], meta: Meta): string {
     errorsDetail,
     '```',
     '',
-    'Run it (as root; about 5 minutes with the defaults; `BENCH_CHANGES`, `BENCH_REPS`, `BENCH_CONNECTIONS` change the',
+    'Run it (as root; about 8 minutes with the defaults; `BENCH_CHANGES`, `BENCH_REPS`, `BENCH_CONNECTIONS` change the',
     'load, `BENCH_NO_DOC=1` prints without rewriting this section):',
     '',
     '```sh',
@@ -199,21 +202,20 @@ async function writeDoc(section: string): Promise<void> {
 
 // ---------------------------------------------------------------- inner: inside the namespace
 
+/**
+ * The discovery file: backend web, and for change i an extra backend x<i> (a new section, so a
+ * reload: server-level changes no longer reload) replacing x<i-1>.
+ */
 function discovery(extra: number | undefined): string {
   const servers = BACKEND_PORTS.map((port, i) => `      - { name: s${i}, address: "127.0.0.1:${port}" }\n`);
-  if (extra !== undefined) servers.push(`      - { name: x${extra}, address: "127.0.0.1:${BACKEND_PORTS[extra % BACKEND_PORTS.length]}" }\n`);
-  return `services:\n  web:\n    servers:\n${servers.join('')}`;
+  const x = extra === undefined ? '' : `  x${extra}:\n    servers:\n      - { name: s0, address: "127.0.0.1:${BACKEND_PORTS[extra % BACKEND_PORTS.length]}" }\n`;
+  return `services:\n  web:\n    servers:\n${servers.join('')}${x}`;
 }
 
-/** The same change in the baseline's config text: the extra server line after the last server of backend web. */
+/** The same change in the baseline's config text: the extra backend section at the end. */
 function baselineText(base: string, extra: number): string {
-  const lines = base.split('\n');
-  const start = lines.findIndex((l) => /^backend web\b/.test(l));
-  let last = start;
-  for (let i = start + 1; i < lines.length && !/^\S/.test(lines[i]!); i++) if (/^\s+server /.test(lines[i]!)) last = i;
-  if (start < 0 || last === start) throw new Error('rendered config has no backend web with servers');
-  lines.splice(last + 1, 0, `    server x${extra} 127.0.0.1:${BACKEND_PORTS[extra % BACKEND_PORTS.length]} check`);
-  return lines.join('\n');
+  if (!/^backend web\b/m.test(base)) throw new Error('rendered config has no backend web');
+  return `${base.trimEnd()}\n\nbackend x${extra}\n    mode http\n    server s0 127.0.0.1:${BACKEND_PORTS[extra % BACKEND_PORTS.length]} check\n`;
 }
 
 async function writeAtomic(path: string, text: string): Promise<void> {
@@ -318,6 +320,7 @@ async function inner(): Promise<void> {
     const baseText = `${rendered.stdout.trimEnd()}\n`;
     const version = (await execa(process.env.HAPROXY_BIN ?? 'haproxy', ['-v'])).stdout.split('\n')[0]!.replace(/^HAProxy version /i, '').replace(/ - https.*$/, '');
     const wrkVersion = (await execa('wrk', ['-v'], { reject: false })).stdout.split('\n')[0]!.replace(/ \[.*$/, '').trim() || 'wrk';
+    const load = `Load average at the start ${loadavg().map((l) => l.toFixed(1)).join(' / ')}; a busy loop got ${Math.round(cpuShare() * 100)} % of a core (the machine is shared).`;
     const runs: RunResult[] = [];
     for (let rep = 1; rep <= REPS; rep++) {
       const p = await pilotRun(dir, rep, env);
@@ -335,6 +338,7 @@ async function inner(): Promise<void> {
       node: process.version,
       wrk: wrkVersion,
       totalSeconds: (Date.now() - t0) / 1000,
+      load,
     };
     await writeFile(process.env.BENCH_RESULT!, JSON.stringify({ runs: runs.map(({ close, keepalive, ...r }) => ({ ...r, close: { ...close, raw: '' }, keepalive: { ...keepalive, raw: '' } })), meta }));
     ok = true;

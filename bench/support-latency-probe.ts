@@ -54,34 +54,41 @@ export function ask(port: number, path: string, host?: string): Promise<{ status
  * Ask every `gapMs` until `expected` answers; returns the time (performance.now()) its answer
  * arrived. Throws after `timeoutMs`.
  */
-export async function firstServedBy(expected: string, target: { port: number; path?: string; host?: string }, timeoutMs: number, gapMs = 5): Promise<number> {
+export async function firstServedBy(expected: string, target: { port: number; path?: string; host?: string }, timeoutMs: number, gapMs = 0): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const r = await ask(target.port, target.path ?? '/', target.host);
     const now = performance.now();
     if (r.status === 200 && r.body === expected) return now;
     if (now > deadline) throw new Error(`${expected} did not answer on :${target.port}${target.path ?? '/'} within ${timeoutMs} ms (last: ${r.status} ${r.body.slice(0, 60)})`);
-    await sleep(gapMs);
+    if (gapMs > 0) await sleep(gapMs);
   }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export interface Stats {
-  n: number;
-  median: number;
-  p90: number;
-  min: number;
-  max: number;
-  mean: number;
+/**
+ * After `name` was removed: probe until it has not answered for `quietMs` (and at least `minProbes`
+ * probes); returns when its last answer arrived (performance.now()), or the first probe's answer
+ * when it never answered again. Throws after `timeoutMs`.
+ */
+export async function lastServedBy(name: string, target: { port: number; path?: string }, timeoutMs: number, quietMs = 300, minProbes = 60): Promise<number> {
+  const start = performance.now();
+  const deadline = start + timeoutMs;
+  let last: number | undefined;
+  let first: number | undefined;
+  let without = 0;
+  for (;;) {
+    const r = await ask(target.port, target.path ?? '/');
+    const now = performance.now();
+    first ??= now;
+    if (r.status === 200 && r.body === name) {
+      last = now;
+      without = 0;
+    } else if (r.status === 200) without++;
+    if (without >= minProbes && now - (last ?? start) >= quietMs) return last ?? first;
+    if (now > deadline) throw new Error(`${name} still answered on :${target.port} after ${timeoutMs} ms`);
+  }
 }
 
-/** Median (mean of the middle two for even n), p90 by nearest rank. */
-export function stats(samples: number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  const n = s.length;
-  if (n === 0) return { n, median: NaN, p90: NaN, min: NaN, max: NaN, mean: NaN };
-  const median = n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-  const p90 = s[Math.min(n - 1, Math.ceil(0.9 * n) - 1)]!;
-  return { n, median, p90, min: s[0]!, max: s[n - 1]!, mean: s.reduce((a, b) => a + b, 0) / n };
-}
+export { stats, type Stats } from './support-doc.js';

@@ -1,8 +1,18 @@
 /**
- * The scenarios of bench/change-latency.ts. Each one starts what it measures (haproxy-pilot with
- * some settings, or the confd-style baseline), then repeats: write to the store, note the time,
- * probe HAProxy until the new server answers. A random pause between samples spreads the writes
- * over the poll phase, so polling latencies are sampled fairly.
+ * The scenarios of bench/change-latency.ts: one system (haproxy-pilot on a store, a confd-style
+ * watcher on the same store, or a Data-Plane-API-style caller) goes through the same cycle of
+ * server-level changes on one backend, and every change is timed from the write (or the API
+ * call) to the moment traffic shows it:
+ *
+ *   add      a server with a new name at a new address        → until it answers
+ *   address  that server moves to another address            → until the new one answers
+ *   weight   a server at weight 0 gets weight 1 (file only)   → until it answers
+ *   remove   the server leaves                                → until its last answer
+ *   re-add   the same name and address come back             → until it answers
+ *
+ * An anchor server stays in the backend throughout (round robin over 2–3 servers, one request
+ * per new connection, back to back). A random pause before each change spreads the writes over
+ * whatever periodic work the system does. Reloads are counted per change.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,40 +20,42 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { Etcd3 } from 'etcd3';
-import type { ConsulKvFixture } from '../e2e/support/sources-consul-kv-fixture.js';
-import { firstServedBy, sleep, type NamedServers } from './support-latency-probe.js';
-import { startBaseline } from './support-latency-baseline.js';
+import { firstServedBy, lastServedBy, sleep, type NamedServers } from './support-latency-probe.js';
+import type { ServerSet, ServerSpec, Store } from './support-latency-stores.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
-export const TOKEN = 'bench-token';
-export const PREFIX = 'apps/bench/containers';
 
-export interface Env {
-  kv: ConsulKvFixture;
-  servers: NamedServers;
-  etcdEndpoint: string;
-  dnsPort: number;
+export type Kind = 'add' | 'address' | 'weight' | 'remove' | 're-add';
+export const KINDS: readonly Kind[] = ['address', 'add', 'remove', 're-add', 'weight'];
+
+export interface Sample {
+  kind: Kind;
+  ms: number;
+  reloads: number;
 }
 
-export interface Scenario {
-  name: string;
-  how: string;
-  samples: number;
-  /** The pause between samples: uniform in [min, max] ms. */
-  pause: [number, number];
-  run(env: Env, samples: number, pause: [number, number]): Promise<number[]>;
-}
-
-interface Pilot {
+/** What the cycle drives. */
+export interface System {
+  apply(set: ServerSet): Promise<void>;
+  /** Reloads so far. */
+  reloads(): Promise<number>;
+  /** HAProxy worker pids (the pilot: from /status), to show the worker survived; undefined when not tracked. */
+  workers?(): Promise<string>;
+  port: number;
+  weights: boolean;
   stop(): Promise<void>;
 }
 
-export async function startPilot(env: Record<string, string>): Promise<Pilot> {
+export interface PilotHandle {
+  status(): Promise<{ apply: { reloads: number; runtimeOps: number }; haproxy: { workers: number[] } }>;
+  stop(): Promise<void>;
+}
+
+export async function startPilot(env: Record<string, string>): Promise<PilotHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'pilot-bench-'));
   const child: ChildProcess = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PILOT_RUN_DIR: dir, PILOT_LOG_LEVEL: 'warn', HAPROXY_LOG_FORMAT: 'none', STATS_PASSWORD: 'bench', PILOT_STOP_TIMEOUT: '3s', ...env },
-    // HAProxy's notices (every reload) would drown the bench's output; kept for a failure message.
+    // HAProxy's notices would drown the bench's output; kept for a failure message.
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -57,6 +69,7 @@ export async function startPilot(env: Record<string, string>): Promise<Pilot> {
     await sleep(100);
   }
   return {
+    status: async () => (await (await fetch('http://127.0.0.1:7778/status')).json()) as Awaited<ReturnType<PilotHandle['status']>>,
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
@@ -65,107 +78,69 @@ export async function startPilot(env: Record<string, string>): Promise<Pilot> {
   };
 }
 
-export const pauseMs = ([min, max]: [number, number]): number => min + Math.random() * (max - min);
+export async function pilotSystem(store: Store, extraEnv: Record<string, string> = {}): Promise<System> {
+  const pilot = await startPilot({ ...store.pilotEnv, PILOT_DEMO: 'off', ...extraEnv });
+  return {
+    apply: (set) => store.write(set),
+    reloads: async () => (await pilot.status()).apply.reloads,
+    workers: async () => (await pilot.status()).haproxy.workers.join(','),
+    port: store.port,
+    weights: store.weights,
+    stop: () => pilot.stop(),
+  };
+}
+
+const pauseMs = ([min, max]: [number, number]): number => min + Math.random() * (max - min);
 
 /**
- * KV samples: sample k replaces server s<k-1> by s<k> (one delete and one put in the same tick,
- * as an orchestrator moving a container does) and waits for s<k> to answer on :<port>.
- * `sameKey`: instead one key's value moves to the new server's address (runtime API material).
+ * `cycles` rounds of add, address, (weight), remove, re-add; servers s0 (anchor), s1 (weight),
+ * then two fresh ones per cycle. Returns every timed change.
  */
-async function kvSamples(env: Env, port: number, samples: number, pause: [number, number], sameKey = false): Promise<number[]> {
-  const { kv, servers } = env;
-  const key = (k: number): string => `${PREFIX}/${sameKey ? 'web' : `s${k}`}`;
-  kv.put(key(0), `127.0.0.1:${servers.port('s0')}`);
-  await firstServedBy('s0', { port }, 30_000, 20);
-  const out: number[] = [];
-  for (let k = 1; k <= samples; k++) {
+export async function runCycles(system: System, servers: NamedServers, cycles: number, pause: [number, number], log: (line: string) => void = () => undefined): Promise<{ samples: Sample[]; workersSame?: boolean }> {
+  const target = { port: system.port };
+  const set = new Map<string, ServerSpec>([['a0', { port: servers.port('s0') }]]);
+  if (system.weights) set.set('wt', { port: servers.port('s1'), weight: 0 });
+  await system.apply(new Map(set));
+  await firstServedBy('s0', target, 30_000, 20);
+  // The first write may add the backend (a reload): let its confirmation land before noting the worker.
+  await sleep(1000);
+  const workers = await system.workers?.();
+  const out: Sample[] = [];
+  const timed = async (kind: Kind, change: () => void, until: (t0: number) => Promise<number>): Promise<void> => {
     await sleep(pauseMs(pause));
+    const before = await system.reloads();
+    change();
     const t0 = performance.now();
-    if (!sameKey) kv.delete(key(k - 1));
-    kv.put(key(k), `127.0.0.1:${servers.port(`s${k}`)}`);
-    out.push((await firstServedBy(`s${k}`, { port }, 30_000)) - t0);
+    await system.apply(new Map(set));
+    const at = await until(t0);
+    const ms = at - t0;
+    out.push({ kind, ms, reloads: (await system.reloads()) - before });
+  };
+  const served = (name: string) => (): Promise<number> => firstServedBy(name, target, 30_000);
+  const gone = (name: string) => (): Promise<number> => lastServedBy(name, target, 30_000);
+  for (let k = 0; k < cycles; k++) {
+    const p = `s${2 + 2 * k}`;
+    const q = `s${3 + 2 * k}`;
+    const name = `n${k}`;
+    await timed('add', () => set.set(name, { port: servers.port(p) }), served(p));
+    await timed('address', () => set.set(name, { port: servers.port(q) }), served(q));
+    if (system.weights) {
+      await timed('weight', () => set.set('wt', { port: servers.port('s1'), weight: 1 }), served('s1'));
+      set.set('wt', { port: servers.port('s1'), weight: 0 });
+      await system.apply(new Map(set));
+      await gone('s1')();
+    }
+    await timed('remove', () => set.delete(name), gone(q));
+    await timed('re-add', () => set.set(name, { port: servers.port(q) }), served(q));
+    // Back to the anchor alone (not timed), so the next cycle starts from the same backend.
+    set.delete(name);
+    await system.apply(new Map(set));
+    await gone(q)();
+    if ((k + 1) % 10 === 0) log(`${k + 1}/${cycles} cycles`);
   }
-  kv.delete(key(samples));
-  return out;
+  const after = await system.workers?.();
+  return { samples: out, ...(workers !== undefined ? { workersSame: workers === after } : {}) };
 }
 
-export function pilotKv(name: string, how: string, samples: number, pause: [number, number], env: Record<string, string>, sameKey = false): Scenario {
-  return {
-    name,
-    how,
-    samples,
-    pause,
-    async run(e, n, p) {
-      const pilot = await startPilot({ KV_IP: '127.0.0.1', KV_PORT: new URL(e.kv.url).port, OCCS_API_TOKEN: TOKEN, OCCS_BACKEND_KEY: PREFIX, ...env });
-      try {
-        return await kvSamples(e, 5000, n, p, sameKey);
-      } finally {
-        await pilot.stop();
-      }
-    },
-  };
-}
-
-export function baselineKv(name: string, how: string, samples: number, pause: [number, number], intervalMs: number): Scenario {
-  return {
-    name,
-    how,
-    samples,
-    pause,
-    async run(e, n, p) {
-      const dir = await mkdtemp(join(tmpdir(), 'pilot-bench-baseline-'));
-      const baseline = await startBaseline({ kvUrl: e.kv.url, token: TOKEN, prefix: PREFIX, port: 5100, intervalMs, dir });
-      try {
-        return await kvSamples(e, 5100, n, p);
-      } finally {
-        await baseline.stop();
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
-  };
-}
-
-/**
- * etcd (seed 001 layout): sample k adds service svc<k> (url_beg /svc<k>, its port) and removes
- * svc<k-1> in one etcd transaction; DNS (dnsmasq) names every svc<k> 127.0.0.1, so the new
- * route's server is s<k>. Timed to the first answer of s<k> on :80/svc<k>, which includes
- * HAProxy's first DNS resolution of the new server-template.
- */
-export function pilotEtcd(name: string, how: string, samples: number, pause: [number, number]): Scenario {
-  return {
-    name,
-    how,
-    samples,
-    pause,
-    async run(e, n, p) {
-      const base = '/haproxy-bench/services';
-      const client = new Etcd3({ hosts: e.etcdEndpoint });
-      const put = (k: number) => [
-        client.put(`${base}/svc${k}/url_beg`).value(`/svc${k}`),
-        client.put(`${base}/svc${k}/port`).value(String(e.servers.port(`s${k}`))),
-      ];
-      await client.delete().prefix(`${base}/`);
-      await client.if(`${base}/svc0/port`, 'Version', '==', 0).then(...put(0)).commit();
-      const pilot = await startPilot({
-        ETCD_ENDPOINTS: e.etcdEndpoint,
-        HAPROXY_ID: 'bench',
-        RESOLVER_BENCH: `127.0.0.1:${e.dnsPort}`,
-      });
-      try {
-        await firstServedBy('s0', { port: 80, path: '/svc0' }, 30_000, 20);
-        const out: number[] = [];
-        for (let k = 1; k <= n; k++) {
-          await sleep(pauseMs(p));
-          const t0 = performance.now();
-          await client.if(`${base}/svc${k}/port`, 'Version', '==', 0).then(...put(k), client.delete().prefix(`${base}/svc${k - 1}/`)).commit();
-          out.push((await firstServedBy(`s${k}`, { port: 80, path: `/svc${k}` }, 30_000)) - t0);
-        }
-        return out;
-      } finally {
-        await pilot.stop();
-        await client.delete().prefix(`${base}/`).catch(() => undefined);
-        client.close();
-      }
-    },
-  };
-}
+/** Servers a run of `cycles` needs. */
+export const serversFor = (cycles: number): number => 4 + 2 * cycles;

@@ -14,8 +14,6 @@ import { mkdtemp, rename, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { request } from 'undici';
-import { createTwoFilesPatch } from 'diff';
 import { createLogger, type Logger } from './log.js';
 import { loadConfig } from './config/load.js';
 import type { PilotConfig } from './config/types.js';
@@ -33,7 +31,6 @@ import { checkConfig, firstAlert } from './apply/check.js';
 import { parseSidecarArgs, type SidecarArgs } from './sources/sidecar/settings.js';
 import { createGenerations } from './apply/generations.js';
 import { openFilesHardLimit } from './config/limits.js';
-import { healthcheckWithReasons } from './control/healthcheck.js';
 import { VERSION } from './version.js';
 import { defaultRunDirProbe, runDirFallback } from './run/run-dir-fallback.js';
 import { reportError } from './report.js';
@@ -288,6 +285,8 @@ async function healthcheckCommand(config: PilotConfig, io: CliIo): Promise<numbe
     io.stderr.write('healthcheck: PILOT_CONTROL_ADDR=off, nothing to check\n');
     return ExitCode.OK;
   }
+  // Loaded here only: its HTTP client (undici) is a large module the running pilot does not need.
+  const { healthcheckWithReasons } = await import('./control/healthcheck.js');
   const result = await healthcheckWithReasons(config.control);
   for (const reason of result.reasons) io.stdout.write(`unhealthy: ${reason}\n`);
   return result.code;
@@ -305,6 +304,8 @@ async function planCommand(config: PilotConfig, options: CommandOptions, io: Cli
   }
   const host = ['', '0.0.0.0'].includes(config.control.host) ? '127.0.0.1' : config.control.host === '::' ? '::1' : config.control.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.control.port}/plan`;
+  // The plan command's own modules (an HTTP client, a diff), not the running pilot's.
+  const [{ request }, { createTwoFilesPatch }] = await Promise.all([import('undici'), import('diff')]);
   let answer: PlanAnswer;
   try {
     const res = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, headersTimeout: 60_000, bodyTimeout: 60_000 });

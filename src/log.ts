@@ -1,5 +1,6 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { prettyFactory } from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type { PrettyOptions } from 'pino-pretty';
 import { processOutput } from './output.js';
 
 export type { Logger };
@@ -18,18 +19,24 @@ export interface LogOptions {
  * Writes are asynchronous and bounded (src/output.ts): a stalled log reader drops and counts
  * lines instead of blocking the control plane. main.ts flushes what is queued before it exits.
  */
+/** pino-pretty's formatter, loaded only when asked for: JSON lines (the default) need none of its modules. */
+function prettyLines(): (line: string) => string {
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory: (o: PrettyOptions) => (line: string) => string };
+  return prettyFactory({ colorize: false });
+}
+
 export function createLogger(options: LogOptions): Logger {
   const base = { name: 'haproxy-pilot' };
   if (options.destination) {
     const dest = options.destination;
     if (options.format !== 'pretty') return pino({ level: options.level, base }, dest);
     // Formatted in-process and written at once (render, check and plan log to stderr).
-    const pretty = prettyFactory({ colorize: false });
+    const pretty = prettyLines();
     return pino({ level: options.level, base }, { write: (line: string) => void dest.write(pretty(line)) });
   }
   const out = processOutput(1);
   if (options.format === 'pretty') {
-    const pretty = prettyFactory({ colorize: false });
+    const pretty = prettyLines();
     return pino({ level: options.level, base }, { write: (line: string) => void out.write(pretty(line)) });
   }
   return pino({ level: options.level, base }, { write: (line: string) => void out.write(line) });

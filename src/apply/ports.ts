@@ -60,11 +60,13 @@ function parseBindAddress(token: string): BindPort[] {
   return out;
 }
 
+const BIND: ReadonlySet<string> = new Set(['bind']);
+
 /** Every TCP address:port that a `bind` line of `cfgText` listens on, deduplicated, in order. */
 export function bindPorts(cfgText: string): BindPort[] {
   const seen = new Set<string>();
   const out: BindPort[] = [];
-  for (const section of configSections(cfgText)) {
+  for (const section of configSections(cfgText, BIND)) {
     for (const { words } of section.body) {
       if (words[0] !== 'bind' || words[1] === undefined) continue;
       for (const token of words[1].split(',')) {

@@ -27,10 +27,12 @@ import { writeAtomic } from './write.js';
 import { configSections, isServerSection } from '../haproxy/config-words.js';
 import { parseServerLine } from './plan.js';
 
+const SERVER: ReadonlySet<string> = new Set(['server']);
+
 /** `backend/server` → the address and port the config gives it. */
 export function configuredServers(cfg: string): Map<string, { host: string; port: string }> {
   const servers = new Map<string, { host: string; port: string }>();
-  for (const section of configSections(cfg).filter(isServerSection)) {
+  for (const section of configSections(cfg, SERVER).filter(isServerSection)) {
     for (const { words } of section.body) {
       if (words[0] !== 'server' || !words[1] || !words[2]) continue;
       const m = /^(.*):(\d+)$/.exec(words[2]);

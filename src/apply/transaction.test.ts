@@ -163,3 +163,35 @@ test('runtimeAnswerOk reads HAProxy 2.6 answers', () => {
   assert.equal(runtimeAnswerOk({ kind: 'addr' }, "Invalid addr 'foo.example' by 'stats socket command'\n"), false);
   assert.equal(runtimeAnswerOk({ kind: 'state' }, "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"), false);
 });
+
+test('a forced reload of the generation that runs, unchanged since its check, is not checked again; after a runtime change it is', async (t) => {
+  const { dir, fm, candidate, generations, initial } = await setup(t);
+  let checks = 0;
+  const check = async (): Promise<{ output: string; warnings: string[] }> => {
+    checks++;
+    return { output: '', warnings: [] };
+  };
+  const deps = { bin: 'haproxy', generations, relativePaths: true, log: silentLogger(), check };
+  const transaction = createTransaction({ ...deps, master: fm.master, initial, ports: async () => {} });
+  const before = await readlink(generations.liveDir);
+  const r = await transaction.apply(await candidate(web(A)), 'signal SIGHUP', { force: true });
+  assert.deepEqual([r.ok, r.kind, checks], [true, 'reload', 0]);
+  assert.equal(await readlink(generations.liveDir), before, 'the same generation stays live');
+  assert.deepEqual(fm.calls, ['reload signal SIGHUP']);
+
+  // A runtime change rewrites the live file unchecked: the next forced reload checks a new generation.
+  const moved = await candidate(web([srv('a', '10.0.0.9', 80), A[1]!]));
+  assert.equal((await transaction.apply(moved, 'source kv')).kind, 'runtime');
+  const again = await transaction.apply(moved, 'POST /reload', { force: true });
+  assert.deepEqual([again.ok, again.kind, checks], [true, 'reload', 1]);
+  assert.notEqual(await readlink(generations.liveDir), before);
+
+  // A reload the master refuses is reported and leaves the generation as it was.
+  const live = await readlink(generations.liveDir);
+  fm.reloadResult = { ok: false, workers: [2], error: 'new worker exited', durationMs: 3 };
+  const refused = await transaction.apply(moved, 'signal SIGHUP', { force: true });
+  assert.deepEqual([refused.ok, refused.error?.code, checks], [false, 'E_RELOAD', 1]);
+  assert.equal(await readlink(generations.liveDir), live);
+  assert.equal(transaction.status().reloads, 2);
+  void dir;
+});

@@ -185,6 +185,8 @@ export function createTransaction(options: TransactionOptions): Transaction {
   const clock = options.clock ?? Date.now;
 
   let installed = { text: options.initial.text, files: filesHash(options.initial), hash: candidateHash(options.initial) };
+  /** The generation last staged and checked (installFirst checked the initial one); a runtime rewrite of the live file moves `installed` away from it. */
+  let checkedHash: string | undefined = installed.hash;
   /** Servers removed from the config that HAProxy still holds in maint until they can be deleted. */
   const lingering = new Map<string, Lingering>();
   let sweepTimer: NodeJS.Timeout | undefined;
@@ -278,6 +280,19 @@ export function createTransaction(options: TransactionOptions): Transaction {
   }
 
   async function reload(cand: ApplyCandidate, hash: string, reason: string): Promise<Omit<ApplyResult, 'at' | 'reason' | 'durationMs' | 'kind'>> {
+    if (hash === installed.hash && hash === checkedHash) {
+      // A forced reload (SIGHUP, POST /reload) of the generation that runs, unchanged since it was
+      // checked: there is nothing new to stage or check, HAProxy reads the same files again.
+      let result: ReloadResult;
+      try {
+        result = await master.reload(reason);
+      } catch (err) {
+        result = { ok: false, workers: [], error: (err as Error).message, durationMs: 0 };
+      }
+      if (!result.ok) throw new PilotError('E_RELOAD', `HAProxy did not accept the reload: ${result.error ?? 'no new worker'}`, { details: { reload: result } });
+      reloaded();
+      return { ok: true, configHash: hash, reload: result };
+    }
     const stage = await stageAndCheck(options, cand);
     try {
       await ports(bindPorts(cand.text), bindPorts(installed.text));
@@ -299,13 +314,18 @@ export function createTransaction(options: TransactionOptions): Transaction {
       throw new PilotError('E_RELOAD', `HAProxy did not accept the reload: ${result.error ?? 'no new worker'}`, { details: { reload: result, ...(rejected ? { rejected } : {}) } });
     }
     installed = { text: cand.text, files: filesHash(cand), hash };
-    // The new worker has only what the file says.
+    checkedHash = hash;
+    reloaded();
+    await generations.prune().catch((err) => log.warn({ err }, 'could not remove old generations'));
+    return { ok: true, configHash: hash, reload: result };
+  }
+
+  /** After a confirmed reload: the new worker has only what the file says. */
+  function reloaded(): void {
     lingering.clear();
     dirty = false;
     counters.reloads++;
     lastReloadAt = clock();
-    await generations.prune().catch((err) => log.warn({ err }, 'could not remove old generations'));
-    return { ok: true, configHash: hash, reload: result };
   }
 
   function apply(cand: ApplyCandidate, reason: string, opts: ApplyOptions = {}): Promise<ApplyResult> {

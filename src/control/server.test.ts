@@ -311,6 +311,7 @@ test('metrics: what operators graph, with prom-client, and no label that changes
   assert.match(text, /^haproxy_pilot_haproxy_workers\{state="old"\} 2$/m);
   assert.match(text, /^haproxy_pilot_process_cpu_user_seconds_total /m);
   assert.match(text, /^haproxy_pilot_nodejs_heap_size_used_bytes /m);
+  assert.match(text, /^haproxy_pilot_nodejs_eventloop_lag_p99_seconds /m);
   assert.doesNotMatch(text, /config_info|hash=/);
   for (const name of text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]!)) assert.match(name, /^haproxy_pilot_/);
 });

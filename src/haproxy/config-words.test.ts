@@ -47,3 +47,24 @@ test('configSections: sections open at their keyword, indented or not; comments 
     ['listen', 'tcp1', 8, [['bind', ':81']]],
   ]);
 });
+
+test('configSections with `only`: the same sections, holding just the lines that start with those words', () => {
+  const text = [
+    'global',
+    '    maxconn 10',
+    'frontend fe',
+    '    bind :80',
+    '    "bind" :81',
+    '    b\\ind :82',
+    '    default_backend web',
+    '  backend web',
+    '    server a 10.0.0.1:80 check',
+    '    serverx b 10.0.0.2:80',
+    '    "server" c 10.0.0.3:80',
+    '    # server d 10.0.0.4:80',
+  ].join('\n');
+  const only = new Set(['bind', 'server']);
+  const full = configSections(text).map((s) => ({ ...s, body: s.body.filter((l) => only.has(l.words[0]!)) }));
+  assert.deepEqual(configSections(text, only), full);
+  assert.deepEqual(configSections(text, new Set(['server'])).map((s) => s.body.map((l) => l.words[2])), [[], [], ['10.0.0.1:80', '10.0.0.3:80']]);
+});

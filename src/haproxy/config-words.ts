@@ -94,11 +94,25 @@ export interface ConfigSection {
   body: ConfigLine[];
 }
 
+/** The first word of a plain line without tokenizing it, or undefined when quotes or escapes need the tokenizer. */
+function plainFirstWord(trimmed: string): string | undefined {
+  let end = 0;
+  while (end < trimmed.length) {
+    const c = trimmed[end]!;
+    if (c === ' ' || c === '\t' || c === '\r' || c === '#') break;
+    if (c === '"' || c === "'" || c === '\\') return undefined;
+    end++;
+  }
+  return trimmed.slice(0, end);
+}
+
 /**
  * The config as sections of word lines. Section keywords open a section indented or not, as
  * HAProxy reads them; lines before the first section are ignored (HAProxy rejects them anyway).
+ * `only`: keep just the body lines whose first word is one of these (`bind`, `server`): the
+ * other lines are not tokenized, which matters for configs of 100,000 lines.
  */
-export function configSections(text: string): ConfigSection[] {
+export function configSections(text: string, only?: ReadonlySet<string>): ConfigSection[] {
   const sections: ConfigSection[] = [];
   let current: ConfigSection | undefined;
   const lines = text.split('\n');
@@ -107,7 +121,12 @@ export function configSections(text: string): ConfigSection[] {
     // Fast path: blank and comment-only lines carry no words.
     const trimmed = raw.trimStart();
     if (trimmed === '' || trimmed.startsWith('#')) continue;
+    if (only) {
+      const first = plainFirstWord(trimmed);
+      if (first !== undefined && !only.has(first) && !SECTION_KEYWORDS.has(first)) continue;
+    }
     const words = splitConfigWords(raw);
+    if (only && !only.has(words[0] ?? '') && !SECTION_KEYWORDS.has(words[0] ?? '')) continue;
     if (words.length === 0) continue;
     const line: ConfigLine = { line: i + 1, words, raw };
     if (SECTION_KEYWORDS.has(words[0]!)) {

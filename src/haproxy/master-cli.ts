@@ -227,14 +227,24 @@ export function hasCliReloadStatus(version: HaproxyVersion | undefined): boolean
   return version.major > 2 || (version.major === 2 && version.minor >= 7);
 }
 
+/** Commands per master CLI connection in a batch (see runtimeBatch). */
+export const BATCH_CHUNK = 200;
+
 /**
- * Many runtime API commands on one master CLI connection, in order, for the current worker.
+ * Many runtime API commands through the master CLI, in order, for the current worker.
  *
  * The master's interactive mode (`prompt`) answers each command and then prints its prompt
- * (`master> `), so one connection carries a whole batch and the answers are told apart by the
+ * (`master> `), so one connection carries many commands and the answers are told apart by the
  * prompt (measured on 2.6.12: `prompt\n@1 a\n@1 b\nquit\n` → `master> <a's answer>\nmaster>
  * <b's answer>\nmaster> `, every answer ending with the blank line the CLI puts after it). One
- * connection per command cost ~1 ms each and a new worker lookup; a batch of 1,000 costs one.
+ * connection per command cost ~1 ms each and a new worker lookup.
+ *
+ * Measured on 2.6.12: the master sometimes closes a connection carrying thousands of commands
+ * before it answered them all (4 of 20 batches of 3,000; none of 240 batches of up to 2,000 in
+ * the same run). So a batch goes out in chunks of BATCH_CHUNK commands, one connection each, and
+ * the commands a connection closed before answering are sent again on a new one (a command whose
+ * answer was lost may run twice: `set server` is idempotent, a repeated `add server` is refused,
+ * which the caller treats as a failure and reloads).
  */
 export async function runtimeBatch(
   socketPath: string,
@@ -245,21 +255,33 @@ export async function runtimeBatch(
   for (const c of commands) {
     if (/[\r\n]/.test(c)) throw new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: command contains a line break: ${JSON.stringify(c)}`);
   }
-  const script = ['prompt', ...commands.map((c) => `@1 ${c}`), 'quit'].join('\n');
-  // The whole script goes out as one write followed by a half-close, like one command does.
   const send = options.command ?? masterCommand;
-  const timeoutMs = options.timeoutMs ?? Math.max(DEFAULT_MASTER_CLI_TIMEOUT_MS, commands.length * 5);
-  const text = await send(socketPath, script, { timeoutMs, allowNewlines: true });
-  const parts = text.split('master> ');
-  // parts[0]: before the first prompt; then one part per command; the last one follows `quit`.
-  const answers = parts.slice(1, 1 + commands.length).map((p) => p.replace(/\n$/, ''));
-  if (answers.length < commands.length) {
-    throw new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: ${answers.length} answers for ${commands.length} commands (the connection closed early)`, {
-      details: { socketPath, answered: answers.length },
-    });
-  }
-  for (const [i, a] of answers.entries()) {
-    if (/^Can't find the target PID/m.test(a)) throw new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: "@1 ${commands[i]}": ${a.trim()}`);
+  const answers: string[] = [];
+  let closedEarly = 0;
+  while (answers.length < commands.length) {
+    const chunk = commands.slice(answers.length, answers.length + BATCH_CHUNK);
+    const script = ['prompt', ...chunk.map((c) => `@1 ${c}`), 'quit'].join('\n');
+    // The whole script goes out as one write followed by a half-close, like one command does.
+    const timeoutMs = options.timeoutMs ?? Math.max(DEFAULT_MASTER_CLI_TIMEOUT_MS, chunk.length * 5);
+    const text = await send(socketPath, script, { timeoutMs, allowNewlines: true });
+    const parts = text.split('master> ');
+    // parts[0]: before the first prompt; then one part per command; the last one follows `quit`.
+    const got = parts.slice(1, 1 + chunk.length).map((p) => p.replace(/\n$/, ''));
+    // Without the prompt that follows it, the last answer may be cut: ask for that command again.
+    if (got.length < chunk.length && got.length === parts.length - 1) got.pop();
+    for (const [i, a] of got.entries()) {
+      if (/^Can't find the target PID/m.test(a)) throw new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: "@1 ${chunk[i]}": ${a.trim()}`);
+    }
+    answers.push(...got);
+    if (got.length < chunk.length) {
+      // Twice in a row without a single answer: the master is not answering at all.
+      closedEarly = got.length === 0 ? closedEarly + 1 : 0;
+      if (closedEarly >= 2) {
+        throw new PilotError('E_MASTER_CLI', `master CLI ${socketPath}: ${answers.length} answers for ${commands.length} commands (the connection closed early)`, {
+          details: { socketPath, answered: answers.length },
+        });
+      }
+    } else closedEarly = 0;
   }
   return answers;
 }

@@ -39,7 +39,7 @@ export interface HaproxyMasterOptions {
   log: Logger;
   /** How long start() waits for the first worker. Default 60 s (resolvers, big maps…). */
   startTimeoutMs?: number;
-  /** Longest poll period for `show proc` while starting and confirming 2.6 reloads (polls start at 5 ms and double up to it). Default 50 ms. */
+  /** Longest poll period for `show proc` while starting and confirming 2.6 reloads (5 ms for the first 200 ms, then doubling up to it). Default 50 ms. */
   pollIntervalMs?: number;
   /** Extra haproxy arguments placed before `-f` (e.g. `-dr`). */
   extraArgs?: string[];
@@ -78,9 +78,11 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
   const onExit = options.onExit ?? ((cb: () => void) => signalExitOnExit(cb));
   const now = options.now ?? Date.now;
   const pollMs = options.pollIntervalMs ?? 50;
-  // 2.6's master CLI has no reload answer: `show proc` is asked again, first soon (a reload of a
-  // small config takes ~20–60 ms), then less often.
-  const backoff = (attempt: number): number => Math.min(pollMs, 5 * 2 ** attempt);
+  // 2.6's master CLI has no reload answer: `show proc` is asked again every 5 ms for the first
+  // 200 ms (a reload of a small config takes ~20–60 ms; a doubling poll would see one done at 60 ms
+  // only at 75 ms), then less and less often.
+  const FAST_POLLS = 40;
+  const backoff = (attempt: number): number => Math.min(pollMs, attempt < FAST_POLLS ? 5 : 5 * 2 ** (attempt - FAST_POLLS + 1));
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const cliTimeoutMs = Math.min(5000, Math.max(1000, options.reloadTimeoutMs));
 

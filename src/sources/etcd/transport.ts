@@ -1,7 +1,7 @@
 /**
  * etcd v3 (seed 001: haproxy-confd's keys under /haproxy-<id>), through the etcd3 package:
  * one full read of the prefix, then a watch from the read's revision + 1. Snapshots are whole
- * (the key map after every change, bursts debounced a little).
+ * (the key map after every change: the first at once, the rest of a burst debounced a little).
  *
  * Behaviour the etcd3 client does not give on its own, and why:
  *  - Resume without gaps. etcd3's Watcher sets its resume revision from the *header* of every
@@ -40,7 +40,7 @@ export interface EtcdSourceDeps {
   name?: string;
   /** Default: seed 001 (confdLayout over settings.prefix). */
   layout?: Layout;
-  /** Quiet time before a snapshot after a change (default 50 ms), at most maxDebounceMs (default 500 ms) after the first. */
+  /** A change after this long without a snapshot goes out at once; later ones wait for this much quiet (default 50 ms), at most maxDebounceMs (default 500 ms) after the first. */
   debounceMs?: number;
   maxDebounceMs?: number;
   /** Deadline for unary calls and for dialing (default 5 s). */
@@ -114,6 +114,8 @@ export function createEtcdSource(settings: EtcdSourceSettings, deps: EtcdSourceD
   let outage = false; // an error was reported and no snapshot has cleared it yet
   let flushTimer: NodeJS.Timeout | undefined;
   let firstPendingAt = 0;
+  let lastFlushAt = Number.NEGATIVE_INFINITY;
+  let leading = false;
   let syncing: Promise<void> | undefined;
   const stopController = new AbortController();
 
@@ -131,13 +133,29 @@ export function createEtcdSource(settings: EtcdSourceSettings, deps: EtcdSourceD
   function flush(): void {
     clearTimeout(flushTimer);
     flushTimer = undefined;
+    leading = false;
     if (stopped || sink === undefined) return;
     outage = false;
-    sink.snapshot(buildSnapshot(name, clock.now(), { ...keys }, layout, log));
+    lastFlushAt = clock.now();
+    sink.snapshot(buildSnapshot(name, lastFlushAt, { ...keys }, layout, log));
   }
 
+  /**
+   * The first change after a quiet spell goes out at once (one watch response holds a whole
+   * transaction, so nothing of it is cut); changes that follow within debounceMs are coalesced
+   * (at most maxDebounceMs after the first of them), so a burst of separate writes costs two
+   * snapshots, not one per write.
+   */
   function scheduleFlush(): void {
     const now = clock.now();
+    // An immediate snapshot is queued: it will carry this change too.
+    if (leading) return;
+    if (flushTimer === undefined && now - lastFlushAt >= debounceMs) {
+      // On the next turn, not inside the watch's event handler.
+      leading = true;
+      flushTimer = setTimeout(flush, 0);
+      return;
+    }
     if (flushTimer === undefined) firstPendingAt = now;
     clearTimeout(flushTimer);
     flushTimer = setTimeout(flush, Math.max(0, Math.min(debounceMs, maxDebounceMs - (now - firstPendingAt))));

@@ -88,6 +88,33 @@ test('the slow poll finds changes that no watch event announced', async (t) => {
   assert.deepEqual(s.snapshots[0]!.backends, []);
 });
 
+test('a file renamed over the one read is read at once; in-place writes and a vanished file wait for quiet', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'discovery.yaml');
+  await writeFile(path, 'services:\n  web:\n    servers: ["10.0.0.1:80"]\n');
+  const s = sink();
+  // A debounce far longer than the test: only the immediate path can deliver within it.
+  const source = createFileSource({ path }, { log: silentLogger(), pollMs: 600_000, debounceMs: 600_000 });
+  source.start(s);
+  t.after(() => source.stop());
+  await s.until(() => s.snapshots.length === 1, 'first snapshot');
+
+  await replace(path, 'services:\n  web:\n    servers: ["10.0.0.2:80"]\n');
+  await s.until(() => s.snapshots.length === 2, 'the renamed file, without waiting for the debounce');
+  assert.equal(s.snapshots[1]!.backends[0]!.servers[0]!.host, '10.0.0.2');
+
+  // Written in place (maybe half-way when the event comes): held by the debounce.
+  await writeFile(path, 'services:\n  web:\n    servers: []\n');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(s.snapshots.length, 2, 'an in-place write waits for quiet');
+
+  // Removed (or unlinked before a re-create): no "not found" until things are quiet.
+  const { unlink } = await import('node:fs/promises');
+  await unlink(path);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(s.errors, [], 'a vanished file waits for quiet');
+});
+
 test('parse errors name file, line and column for yaml and json', () => {
   assert.throws(() => parseDiscoveryFile('/d.yaml', 'services:\n  a: 1\n  a: 2\n'), /^Error: \/d\.yaml:3:3: /);
   assert.throws(() => parseDiscoveryFile('/d.json', '{\n  "services": {,}\n}'), /^Error: \/d\.json:2:\d+: /);

@@ -26,8 +26,8 @@ export interface FileSourceDeps {
   pollMs?: number;
   /**
    * Quiet time after a change event before reading (default 20 ms): an editor's or a tool's
-   * writes in a burst give one read. Writers that replace the file by renaming a complete one
-   * over it (config management tools do) are never read half-written.
+   * writes in a burst give one read. A file renamed over the one read (config management
+   * tools do that) is whole: it is read at once, never half-written.
    */
   debounceMs?: number;
 }
@@ -104,12 +104,18 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
 
   let serverMemo: ReadonlyMap<string, DiscoveredServer> = new Map();
 
-  async function readOnce(): Promise<void> {
+  async function readOnce(eager: boolean): Promise<void> {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // The rename was the file going away (or an unlink before a re-create): judge after quiet.
+      if (eager && code === 'ENOENT') {
+        clearTimeout(debounceTimer);
+        debounceTimer = setTimeout(read, debounceMs);
+        return;
+      }
       lastText = undefined;
       fail(code === 'ENOENT' ? `${path}: not found` : `${path}: cannot be read (${code ?? (err as Error).message})`, err);
       return;
@@ -129,13 +135,14 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
     }
   }
 
-  function read(): void {
+  /** `eager`: asked for by a rename over the file (a missing file then waits for quiet). */
+  function read(eager = false): void {
     if (stopped) return;
     if (reading !== undefined) {
       again = true;
       return;
     }
-    reading = readOnce().finally(() => {
+    reading = readOnce(eager).finally(() => {
       reading = undefined;
       if (again) {
         again = false;
@@ -147,10 +154,14 @@ export function createFileSource(settings: FileSourceSettings, deps: FileSourceD
   function ensureWatch(): void {
     if (watcher !== undefined || stopped) return;
     try {
-      watcher = fsWatch(dirname(path), { persistent: false }, (_event, filename) => {
+      watcher = fsWatch(dirname(path), { persistent: false }, (event, filename) => {
         if (filename !== null && filename !== basename(path)) return;
         clearTimeout(debounceTimer);
-        debounceTimer = setTimeout(read, debounceMs);
+        // A file renamed over the one we read (editors, config tools, kubelet's symlink swap) is
+        // whole: read it now. An in-place write may come in pieces, and a file created anew is
+        // written after it appears: those wait for quiet.
+        if (event === 'rename' && filename !== null && lastText !== undefined) read(true);
+        else debounceTimer = setTimeout(read, debounceMs);
       });
       watcher.on('error', (err) => {
         log.warn({ err: err.message }, `${name}: watching ${dirname(path)} failed; polling every ${pollMs} ms`);
