@@ -5,8 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { isPilotError } from '../src/errors.js';
-import { showProc } from '../src/haproxy/master-cli.js';
+import { masterCommand, showProc, type MasterCommandFn } from '../src/haproxy/master-cli.js';
 import type { ReloadResult } from '../src/haproxy/master.js';
 import { prepareMaster } from './support/supervise-haproxy.js';
 import { freePort, httpGet, pidAlive, proxyConfig, startBackend, waitFor } from './support/supervise-helpers.js';
@@ -34,6 +35,44 @@ test('start, serve, runtime command through @1, fast stop', async (t) => {
   assert.deepEqual(exit, { code: 0, signal: null });
   assert.equal(pidAlive(st.masterPid!), false);
   assert.deepEqual(await master.exited, exit);
+});
+
+test("runtime batches go to the worker's stats socket, to the new worker after a reload, and through the master where the config has none", async (t) => {
+  const backend = await startBackend();
+  t.after(() => backend.close());
+  const port = await freePort();
+  // The transport, recording which socket each batch (a `prompt` script) went to.
+  const batches: string[] = [];
+  const command: MasterCommandFn = (socket, script, options) => {
+    if (script.startsWith('prompt\n')) batches.push(path.basename(socket));
+    return masterCommand(socket, script, options);
+  };
+  const withSocket = (dir: string) => proxyConfig(port, backend.port).replace('global\n', `global\n    stats socket ${dir}/worker.sock mode 600 level admin\n`);
+  const { master, configPath } = await prepareMaster(t, withSocket, (dir) => ({ workerSocket: path.join(dir, 'worker.sock'), command }));
+  await master.start();
+  const weight = async (): Promise<string | undefined> => /^\d+ app 1 s1 \S+ \d+ \d+ (\d+)/m.exec(await master.runtime('show servers state app'))?.[1];
+
+  const answers = await master.runtimeBatch(['set server app/s1 weight 7', 'set server app/nope weight 1', 'show servers state app']);
+  assert.deepEqual(answers.slice(0, 2), ['', 'No such server.']);
+  assert.match(answers[2]!, /^\d+ app 1 s1 127\.0\.0\.1 \d+ \d+ 7 /m);
+  assert.equal(await weight(), '7');
+  assert.deepEqual(batches, ['worker.sock']);
+
+  // After a reload the new worker answers on the socket (the batch checks its pid first).
+  assert.equal((await master.reload('test')).ok, true);
+  batches.length = 0;
+  assert.deepEqual(await master.runtimeBatch(['set server app/s1 weight 9']), ['']);
+  assert.equal(await weight(), '9');
+  assert.deepEqual(batches, ['worker.sock']);
+
+  // A config without the socket: the batch is tried there, then sent through the master.
+  await fs.writeFile(configPath, proxyConfig(port, backend.port));
+  assert.equal((await master.reload('no socket')).ok, true);
+  batches.length = 0;
+  assert.deepEqual(await master.runtimeBatch(['set server app/s1 weight 3']), ['']);
+  assert.equal(await weight(), '3');
+  assert.deepEqual(batches.slice(-1), ['master.sock']);
+  await master.stop('fast');
 });
 
 test('reload is confirmed: a new worker serves, the old one leaves', async (t) => {

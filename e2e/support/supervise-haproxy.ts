@@ -14,16 +14,20 @@ export interface LaunchedMaster {
   masterSocket: string;
 }
 
-/** Write `config` to a temp dir and build (not start) a master for it; stopped by pid at test end. */
+/**
+ * Write `config` to a temp dir and build (not start) a master for it; stopped by pid at test end.
+ * Either argument may be a function of the temp dir (for paths in it).
+ */
 export async function prepareMaster(
   t: TestContext,
-  config: string,
-  overrides: Partial<HaproxyMasterOptions> = {},
+  config: string | ((dir: string) => string),
+  options: Partial<HaproxyMasterOptions> | ((dir: string) => Partial<HaproxyMasterOptions>) = {},
 ): Promise<LaunchedMaster> {
   const { dir, cleanup } = await makeTempDir('sup-haproxy');
   const configPath = path.join(dir, 'haproxy.cfg');
   const masterSocket = path.join(dir, 'master.sock');
-  await fs.writeFile(configPath, config);
+  const overrides = typeof options === 'function' ? options(dir) : options;
+  await fs.writeFile(configPath, typeof config === 'function' ? config(dir) : config);
   const master = createHaproxyMaster({
     bin: process.env.HAPROXY_BIN ?? 'haproxy',
     configPath,

@@ -201,7 +201,7 @@ export function createTransaction(options: TransactionOptions): Transaction {
   /** Set when runtime ops reached HAProxy but the apply then failed: only a reload is trustworthy. */
   let dirty = false;
 
-  /** The plan's commands on one master CLI connection; stops judging at the first refusal. */
+  /** The plan's commands as one batch (master.runtimeBatch); stops judging at the first refusal. */
   async function runOps(ops: RuntimeOp[]): Promise<{ sent: string[]; failed?: string }> {
     let answers: string[];
     try {

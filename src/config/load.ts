@@ -102,6 +102,7 @@ export function loadConfig(deps: LoadConfigDeps): PilotConfig {
       ...(userConfig === undefined ? {} : { userConfig }),
       runDir,
       masterSocket: `${runDir}/master.sock`,
+      workerSocket: `${runDir}/worker.sock`,
       configPath: `${runDir}/haproxy.cfg`,
       stopDelayMs: L.get('PILOT_STOP_DELAY'),
       stopTimeoutMs: L.get('PILOT_STOP_TIMEOUT'),

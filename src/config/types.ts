@@ -31,6 +31,8 @@ export interface HaproxySettings {
   runDir: string;
   /** Master CLI socket (`-S`). */
   masterSocket: string;
+  /** The worker's stats socket the rendered config declares, for runtime batches. */
+  workerSocket: string;
   /** The config HAProxy actually runs (rendered, or the user's config with programs lifted). */
   configPath: string;
   /** Graceful stop: keep serving this long before soft-stop (PILOT_STOP_DELAY, default 0). */

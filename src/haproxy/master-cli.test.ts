@@ -10,8 +10,6 @@ import {
   parseHaproxyVersion,
   parseReloadAnswer,
   parseShowProc,
-  runtimeBatch,
-  BATCH_CHUNK,
   runtimeCommand,
   type MasterCommandFn,
 } from './master-cli.js';
@@ -208,45 +206,4 @@ test('runtimeCommand: prefixes @1 through the injected transport; no worker is E
     assert.match(err.message, /"@1 show info": Can't find the target PID/);
     return true;
   });
-});
-
-/** A fake master: answers `answer(cmd)` for each `@1 cmd` line, as 2.6's prompt mode does; `cut(n)` closes after n answers of a script. */
-function fakeMaster(cut: (script: number) => number | undefined = () => undefined) {
-  const scripts: string[][] = [];
-  const command: MasterCommandFn = async (_socket, script) => {
-    const cmds = script.split('\n').filter((l) => l.startsWith('@1 ')).map((l) => l.slice(3));
-    scripts.push(cmds);
-    const n = cut(scripts.length) ?? cmds.length;
-    let out = 'master> ';
-    for (const c of cmds.slice(0, n)) out += `done ${c}\n\nmaster> `;
-    // A connection cut in the middle of the next answer.
-    if (n < cmds.length) out += 'don';
-    return out;
-  };
-  return { scripts, command };
-}
-
-test('runtimeBatch: chunks of BATCH_CHUNK commands, one connection each, answers in order', async () => {
-  const cmds = Array.from({ length: 2 * BATCH_CHUNK + 7 }, (_, i) => `set server b/s${i} state ready`);
-  const m = fakeMaster();
-  const answers = await runtimeBatch('/run/m.sock', cmds, { command: m.command });
-  assert.deepEqual(m.scripts.map((s) => s.length), [BATCH_CHUNK, BATCH_CHUNK, 7]);
-  assert.deepEqual(answers, cmds.map((c) => `done ${c}\n`));
-});
-
-test('runtimeBatch: what a connection closed before answering is sent again; a master that answers nothing is an error', async () => {
-  const cmds = Array.from({ length: 10 }, (_, i) => `set server b/s${i} weight 2`);
-  // The first connection answers 3 commands and is cut in the 4th answer.
-  const m = fakeMaster((n) => (n === 1 ? 3 : undefined));
-  const answers = await runtimeBatch('/run/m.sock', cmds, { command: m.command });
-  assert.deepEqual(m.scripts, [cmds, cmds.slice(3)]);
-  assert.deepEqual(answers, cmds.map((c) => `done ${c}\n`));
-
-  const silent = fakeMaster(() => 0);
-  await assert.rejects(runtimeBatch('/run/m.sock', cmds, { command: silent.command }), (err) => {
-    assert.ok(isPilotError(err, 'E_MASTER_CLI'));
-    assert.match(err.message, /0 answers for 10 commands \(the connection closed early\)/);
-    return true;
-  });
-  assert.equal(silent.scripts.length, 2);
 });

@@ -40,7 +40,7 @@ export interface HaproxyMaster {
   reload(reason: string): Promise<ReloadResult>;
   /** A runtime API command through the master CLI to the current worker (`@1 <cmd>`). */
   runtime(command: string): Promise<string>;
-  /** Runtime API commands in order on one master CLI connection; their answers in the same order. */
+  /** Runtime API commands in order, on few connections (the worker's stats socket, else the master CLI); their answers in the same order. */
   runtimeBatch(commands: readonly string[]): Promise<string[]>;
   /** A master CLI command (`show proc`, …). */
   masterCommand(command: string): Promise<string>;

@@ -267,6 +267,7 @@ export function buildView(input: RenderInput) {
       maxconn: input.maxconn ?? g.maxconn,
       hardStopAfter: g.hardStopAfterMs > 0 ? formatDuration(g.hardStopAfterMs) : null,
       serverStateFile: g.serverStateFile ? `${runDir}/server-state` : null,
+      workerSocket: validFilePath('PILOT_RUN_DIR', config.haproxy.workerSocket),
       extra: g.extraGlobal.map((l, i) => validRawLine(`haproxy.global[${i}]`, l)),
     },
     defaults: {

@@ -245,6 +245,7 @@ export async function runCommand(config: PilotConfig, io: RunIo): Promise<number
       configPath: generations.liveConfig,
       ...(checkDeps.relativePaths ? { chdir: generations.liveDir } : {}),
       masterSocket: config.haproxy.masterSocket,
+      workerSocket: config.haproxy.workerSocket,
       stopDelayMs: config.haproxy.stopDelayMs,
       stopTimeoutMs: config.haproxy.stopTimeoutMs,
       reloadTimeoutMs: config.haproxy.reloadTimeoutMs,

@@ -15,11 +15,11 @@ import {
   parseHaproxyVersion,
   parseReloadAnswer,
   parseShowProc,
-  runtimeBatch,
   runtimeCommand,
   type MasterCommandFn,
   type ShowProc,
 } from '../haproxy/master-cli.js';
+import { runtimeBatch as masterBatch, workerBatch } from '../haproxy/cli-batch.js';
 import { spawnWithExeca, type ChildExit, type ChildHandle, type SpawnFn } from './child.js';
 import { pipeLines, type LineSink } from './line-prefix.js';
 import { alsoLogged } from './haproxy-stderr.js';
@@ -33,6 +33,12 @@ export interface HaproxyMasterOptions {
   /** HAProxy's `-C`: relative paths in the config (certificates) resolve against it, again at every reload. */
   chdir?: string;
   masterSocket: string;
+  /**
+   * The worker's own stats socket, when the config declares one (`stats socket … level admin`):
+   * runtime batches go there, ten times faster than through the master (cli-batch.ts), and
+   * through the master where it is missing or not the current worker's.
+   */
+  workerSocket?: string;
   stopDelayMs: number;
   stopTimeoutMs: number;
   reloadTimeoutMs: number;
@@ -115,6 +121,15 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
       ...(lastReloadAt !== undefined ? { lastReloadAt } : {}),
       ...(lastProc?.master.version !== undefined ? { version: lastProc.master.version } : {}),
     };
+  }
+
+  async function runtimeBatch(commands: readonly string[]): Promise<string[]> {
+    const worker = lastProc?.workers[0]?.pid;
+    if (!options.workerSocket || worker === undefined || exitInfo) return masterBatch(options.masterSocket, commands, { command });
+    const { answers, stopped } = await workerBatch(options.workerSocket, commands, worker, { command });
+    if (!stopped) return answers;
+    log.debug({ answered: answers.length, of: commands.length, reason: stopped }, 'worker stats socket: the rest of the batch goes through the master');
+    return [...answers, ...(await masterBatch(options.masterSocket, commands.slice(answers.length), { command }))];
   }
 
   async function start(): Promise<void> {
@@ -332,7 +347,7 @@ export function createHaproxyMaster(options: HaproxyMasterOptions): HaproxyMaste
     start,
     reload,
     runtime: (cmd: string) => runtimeCommand(options.masterSocket, cmd, { timeoutMs: cliTimeoutMs, command }),
-    runtimeBatch: (cmds: readonly string[]) => runtimeBatch(options.masterSocket, cmds, { command }),
+    runtimeBatch,
     masterCommand: (cmd: string) => command(options.masterSocket, cmd, { timeoutMs: cliTimeoutMs }),
     status,
     stop,
