@@ -381,7 +381,7 @@ function format(rows: InProcessRow[], parse: { size: number; json: number[]; yam
     'and the snapshot), then what the loop does with it (`internBackends`, `mergeSnapshots`,',
     '`createBuilder(…).build`, i.e. merge and render), the plan (`planApply`), and the runtime apply',
     '(`createTransaction(…).apply` against a real HAProxy 2.6 running the config: planning, the runtime',
-    'commands batched on the worker's stats socket, the live file rewritten with two fsyncs). The first',
+    'commands batched on the worker\'s stats socket, the live file rewritten with two fsyncs). The first',
     'build uses a fresh builder (nothing memoized) and plans against a running config that differs by',
     'one server, so every section is compared. A server change replaces a server by one at a new',
     'address: servers given as `"host:port"` strings are named after their address, so that is a',
