@@ -221,6 +221,23 @@ test('a DNS change moves traffic without a reload', async () => {
   assert.equal(await reloads(pilot), before, 'HAProxy resolved the change itself: no reload');
 });
 
+test('a reload while DNS does not answer: the DNS-named servers start from their saved addresses and serve on', async () => {
+  await eventually('myapp-c serves', async () => distinct(await sample(pilot, 'http://127.0.0.1:80/', 4, HOST)).join() === 'myapp-c', 30_000);
+  const before = await reloads(pilot);
+  dns.pause();
+  try {
+    // POST /reload answers once the new worker is confirmed.
+    const reload = await pilot.exec(['curl', '-s', '-X', 'POST', '--max-time', '10', 'http://127.0.0.1:7778/reload']);
+    assert.equal((JSON.parse(reload.stdout) as { ok: boolean }).ok, true, reload.stdout);
+    assert.equal(await reloads(pilot), before + 1);
+    // The new worker cannot resolve anything: it serves from the server state saved before the
+    // reload (`init-addr last,none`), where `init-addr none` left every slot empty (503).
+    assert.deepEqual(distinct(await sample(pilot, 'http://127.0.0.1:80/', 6, HOST)), ['myapp-c']);
+  } finally {
+    dns.resume();
+  }
+});
+
 test('etcd dies: HAProxy keeps serving the last good config; /health turns 503 only after PILOT_STALE_AFTER', async () => {
   assert.equal((await pilot.http('/health', 7778)).status, 200);
   const killedAt = Date.now();

@@ -13,6 +13,9 @@ export interface Dnsmasq {
   port: number;
   /** Replace the answers: name → IPv4 addresses. */
   setHosts(hosts: Record<string, string[]>): Promise<void>;
+  /** Stop answering (SIGSTOP: queries time out, as with a DNS server that hangs), and answer again. */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -54,7 +57,10 @@ export async function startDnsmasq(options: { port: number; hosts: Record<string
       await writeHosts(hosts);
       child.kill('SIGHUP');
     },
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     stop: async () => {
+      child.kill('SIGCONT');
       child.kill('SIGTERM');
       await exited;
       await rm(dir, { recursive: true, force: true });

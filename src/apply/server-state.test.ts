@@ -7,7 +7,7 @@ const STATE = `1
 # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
 3 myapp 1 one 10.0.0.1 2 1 1 1 12 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0
 3 myapp 2 two 10.0.0.2 2 0 1 1 12 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0
-3 myapp 3 web 10.0.0.7 2 0 1 1 12 6 3 4 6 0 0 0 web.example - 0 0 - - 0
+3 myapp 3 web 10.0.0.7 2 0 1 1 12 6 3 4 6 0 0 0 web.example 80 - 0 0 - - 0
 `;
 
 test('a server whose address or port changed in the new config loses its saved state', () => {
@@ -45,4 +45,19 @@ test('a server whose maint, drain or weight the new config changes, or that the 
   const unchanged = filterServerState(STATE, same, running).split('\n');
   assert.ok(unchanged.some((l) => l.startsWith('3 myapp 1 one ')) && unchanged.some((l) => l.startsWith('3 myapp 2 two ')), 'still in maint and drain: the saved state stays');
   assert.ok(filterServerState(STATE, ready).split('\n').some((l) => l.startsWith('3 myapp 1 one ')), 'without a running config, as before');
+});
+
+test('server-template slots keep their resolved addresses while the template names the same host and port; a DNS-named server renamed to another host does not', () => {
+  // As 2.6.12 prints slots of `server-template srv 2-3 myapp.internal:8080` (srv2, srv3) and `srv1_1`.
+  const state = `${STATE}4 tpl 1 srv2 10.1.0.2 2 0 1 1 5 6 3 4 6 0 0 0 myapp.internal 8080 - 0 0 - - 0
+4 tpl 2 srv3 10.1.0.3 2 0 1 1 5 6 3 4 6 0 0 0 myapp.internal 8080 - 0 0 - - 0
+4 tpl 3 srv1_1 10.1.0.9 2 0 1 1 5 6 3 4 6 0 0 0 other.internal 9000 - 0 0 - - 0
+`;
+  const cfg = `backend myapp\n    server web web.example:80 check\nbackend tpl\n    server-template srv 2-3 myapp.internal:8080 check resolvers dns init-addr last,none\n    server-template srv1_ 1 other.internal:9001 check\n`;
+  const kept = filterServerState(state, cfg).split('\n');
+  assert.ok(kept.some((l) => l.startsWith('4 tpl 1 srv2 ')) && kept.some((l) => l.startsWith('4 tpl 2 srv3 ')), 'slots of an unchanged template keep their addresses');
+  assert.ok(!kept.some((l) => l.startsWith('4 tpl 3 srv1_1 ')), 'a slot whose template changed port starts afresh');
+  assert.ok(kept.some((l) => l.startsWith('3 myapp 3 web ')));
+  const renamed = filterServerState(STATE, `backend myapp\n    server web web2.example:80 check\n`).split('\n');
+  assert.ok(!renamed.some((l) => l.startsWith('3 myapp 3 web ')), 'another host name: its old address is not restored');
 });

@@ -7,7 +7,9 @@
  * Quirk: on load HAProxy applies the saved srv_addr/srv_port to the same-named server even when
  * the new config gives it another address (haproxy/haproxy#985; GitLab's 503s after a config
  * change). So a saved line survives only when the new config still gives that server the same
- * address and port, or names it by DNS (then restoring the resolved address is the point).
+ * address and port, or names it by DNS with the same name and port (then restoring the resolved
+ * address is the point: a reload while DNS does not answer keeps serving, see view.ts's `init-addr`).
+ * `server-template` slots count as servers named `<prefix><n>`.
  *
  * Quirk 2: HAProxy restores a saved maint or drain state and weight over the new config when the
  * config's own setting did not change between the two processes' configs as HAProxy *loaded*
@@ -27,16 +29,28 @@ import { writeAtomic } from './write.js';
 import { configSections, isServerSection } from '../haproxy/config-words.js';
 import { parseServerLine } from './plan.js';
 
-const SERVER: ReadonlySet<string> = new Set(['server']);
+const SERVER: ReadonlySet<string> = new Set(['server', 'server-template']);
 
-/** `backend/server` → the address and port the config gives it. */
+/** The names of `server-template <prefix> <count | first-last>`'s slots. */
+function templateSlots(prefix: string, spec: string): string[] {
+  const m = /^(?:(\d+)-)?(\d+)$/.exec(spec);
+  if (!m) return [];
+  const [first, last] = m[1] === undefined ? [1, Number(m[2])] : [Number(m[1]), Number(m[2])];
+  return Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => `${prefix}${first + i}`);
+}
+
+/** `backend/server` → the address and port the config gives it (each slot of a server-template too). */
 export function configuredServers(cfg: string): Map<string, { host: string; port: string }> {
   const servers = new Map<string, { host: string; port: string }>();
   for (const section of configSections(cfg, SERVER).filter(isServerSection)) {
     for (const { words } of section.body) {
-      if (words[0] !== 'server' || !words[1] || !words[2]) continue;
-      const m = /^(.*):(\d+)$/.exec(words[2]);
-      if (m) servers.set(`${section.name}/${words[1]}`, { host: m[1]!.replace(/^\[|\]$/g, ''), port: m[2]! });
+      const [keyword, name, second, third] = words;
+      const [names, address] =
+        keyword === 'server' && name && second ? [[name], second]
+        : keyword === 'server-template' && name && second && third ? [templateSlots(name, second), third]
+        : [[], undefined];
+      const m = address === undefined ? null : /^(.*):(\d+)$/.exec(address);
+      if (m) for (const n of names) servers.set(`${section.name}/${n}`, { host: m[1]!.replace(/^\[|\]$/g, ''), port: m[2]! });
     }
   }
   return servers;
@@ -71,8 +85,8 @@ export function filterServerState(state: string, newConfig: string, runningConfi
     const configured = servers.get(key);
     if (!configured) return false;
     if (running !== undefined && running.get(key) !== wanted!.get(key)) return false;
-    if (isIP(configured.host) === 0) return true;
-    return configured.host === f[4] && configured.port === f[18];
+    // v1 fields: srv_addr(4), srv_fqdn(17), srv_port(18).
+    return configured.host === f[isIP(configured.host) === 0 ? 17 : 4] && configured.port === f[18];
   });
   return kept.join('\n');
 }

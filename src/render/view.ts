@@ -78,6 +78,14 @@ function idleClose(config: PilotConfig, mode: 'http' | 'tcp'): string | null {
   return mode === 'http' ? 'option idle-close-on-response' : null;
 }
 
+/**
+ * DNS-resolved server-template slots start from the address the server-state file saved before
+ * the reload (`last`), else empty until the resolvers answer. Measured on 2.6.12: with `init-addr
+ * none` alone HAProxy ignores the saved address, so a reload while DNS is slow or down left every
+ * slot without an address (503) until the resolvers answered.
+ */
+const TEMPLATE_INIT_ADDR = 'last,none';
+
 /** Servers named by DNS are resolved by libc at start; one that fails must not stop HAProxy. */
 const initAddr = (host: string): string[] => (isIP(host) === 0 ? ['init-addr last,libc,none'] : []);
 
@@ -96,7 +104,7 @@ function serviceView(s: ServiceSpec, config: PilotConfig) {
   const what = `service ${s.name} (${s.origin})`;
   const sni = s.hostHeader?.replace(/:\d+$/, '') ?? s.dns?.name ?? s.servers.find((x) => !/^[\d.:]+$/.test(x.host))?.host;
   const params: string[] = [];
-  if (s.dns) params.push(`resolvers ${validName(what, s.dns.resolvers)}`, `resolve-prefer ${s.dns.preferIpv4 ? 'ipv4' : 'ipv6'}`, 'init-addr none');
+  if (s.dns) params.push(`resolvers ${validName(what, s.dns.resolvers)}`, `resolve-prefer ${s.dns.preferIpv4 ? 'ipv4' : 'ipv6'}`, `init-addr ${TEMPLATE_INIT_ADDR}`);
   if (s.ssl) {
     // verify required needs CA files; @system-ca is the OS bundle (HAProxy 2.6+).
     params.push('ssl', s.sslVerify ? 'verify required ca-file @system-ca' : 'verify none');
@@ -178,7 +186,7 @@ function backendView(b: DiscoveredBackend, config: PilotConfig, resolver: string
       prefix: dnsSlotPrefix(i),
       slots: d.slots,
       address: addr(validHost(what, d.name), validPort(what, d.port)),
-      params: [...serverKeywords(b, what), 'resolvers', resolver, 'init-addr', 'none'].join(' '),
+      params: [...serverKeywords(b, what), 'resolvers', resolver, 'init-addr', TEMPLATE_INIT_ADDR].join(' '),
     })),
   };
 }

@@ -41,7 +41,7 @@ const FIXED = new Set([
   'weight', 'disabled', 'resolve-prefer', 'ipv4', 'ipv6', 'ssl', 'verify', 'required', 'ca-file', '@system-ca', 'sni', 'if', '{', '}',
   'hdr(host),field(1,:)', '-i', 'path_beg', 'enable', 'refresh', '10s', 'auth', 'use-service', 'prometheus-exporter', 'path',
   '/metrics', 'crt', 'certs', 'valid', 'fe_http', 'fe_default', 'demo', 'demo_backend', 'set-header', ':80', ':443', ':5000',
-  '/', '0',
+  '/', '0', 'socket', '600', 'level', 'admin', 'last,none',
 ]);
 
 /** Fields of the config that never reach haproxy.cfg as words. */
@@ -96,6 +96,7 @@ export function expectFrom(f: RenderFacts): Expectation {
   walk({ global: config.global, defaults: config.defaults, stats: config.stats, resolvers: config.resolvers, services: config.services, runDir: config.haproxy.runDir }, '', words, unclean, 'config');
   walk(backends, '', words, unclean, 'backends');
   words.add(`${config.haproxy.runDir}/server-state`);
+  words.add(config.haproxy.workerSocket);
   // A service's TLS SNI is its Host header without the port.
   for (const s of config.services) if (s.hostHeader !== undefined) words.add(s.hostHeader.replace(/:\d+$/, ''));
   const password = f.statsPassword;

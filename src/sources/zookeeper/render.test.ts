@@ -90,8 +90,8 @@ test("the dns watcher's server-templates get the blob's server_options too, and 
   const dns = (name: string, port: number, extra: Record<string, unknown>) =>
     layoutService({ parent: '/service_config', name, data: JSON.stringify({ type: 'dns', port, backends: [{ name: 'api.example.com', port: 443, slots: 2 }], ...extra }) }, { source: 'zookeeper' }).backend!;
   const cfg = render([dns('plain', 18090, {}), dns('checked', 18091, { server_options: ['check inter 2000'] })]);
-  assert.ok(section(cfg, 'plain').includes('server-template srv 2 api.example.com:443 resolvers system init-addr none'), cfg);
-  assert.ok(section(cfg, 'checked').includes('server-template srv 2 api.example.com:443 check inter 2000 resolvers system init-addr none'), cfg);
+  assert.ok(section(cfg, 'plain').includes('server-template srv 2 api.example.com:443 resolvers system init-addr last,none'), cfg);
+  assert.ok(section(cfg, 'checked').includes('server-template srv 2 api.example.com:443 check inter 2000 resolvers system init-addr last,none'), cfg);
   haproxyCheck('dns', cfg);
 });
 
