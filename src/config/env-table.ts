@@ -7,7 +7,7 @@
 import type { LevelWithSilent } from 'pino';
 import type { RestartPolicy } from './types.js';
 import {
-  absPath, bindAddr, bool, controlAddr, duration, hostPort, int, list, oneOf, port, portOrZero, scalar, str,
+  absPath, bindAddr, bool, configError, controlAddr, duration, hostPort, int, list, oneOf, port, portOrZero, scalar, str,
   type Parser,
 } from './parse.js';
 import { validFilePath, validIp, validName, validUri } from '../state/validate.js';
@@ -27,6 +27,16 @@ const row = <T>(r: EnvRow<T>): EnvRow<T> => r;
 const logLevel = oneOf<LevelWithSilent>('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent');
 const restart = oneOf<RestartPolicy>('on-failure', 'always', 'never');
 const filePath: Parser<string> = (raw, what) => validFilePath(what, scalar(raw, what));
+/**
+ * HAProxy reads the sockets in the run directory (`-S <dir>/master.sock,mode,600`, `stats socket
+ * <dir>/worker.sock`) as bind addresses: a comma starts the next address, and 2.6.12 refuses a
+ * socket path over 97 bytes ("too long (max 97)"), so the directory takes 85 at most.
+ */
+const runDir: Parser<string> = (raw, what) => {
+  const dir = filePath(raw, what);
+  if (dir.includes(',') || Buffer.byteLength(dir) > 85) throw configError(what, raw, 'an absolute path of 85 bytes at most, without a comma (HAProxy reads the sockets there as bind addresses, and refuses socket paths over 97 bytes)');
+  return dir;
+};
 const demo = oneOf('auto', 'on', 'off', '1', '0', 'true', 'false');
 const strList: Parser<string[]> = (raw) => list(raw);
 const name: Parser<string> = (raw, what) => validName(what, scalar(raw, what));
@@ -41,7 +51,7 @@ export const ENV_TABLE = {
   PILOT_CONFIG: row({ default: '/etc/haproxy-pilot/pilot.yaml', meaning: 'yaml settings file; the default path is read only when it exists', parse: absPath }),
   PILOT_LOG_LEVEL: row({ yaml: 'log.level', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent', parse: logLevel }),
   PILOT_LOG_FORMAT: row({ yaml: 'log.format', default: 'json', meaning: '`json` lines or `pretty`', parse: oneOf('json', 'pretty') }),
-  PILOT_RUN_DIR: row({ yaml: 'pilot.run_dir', default: '/run/haproxy-pilot', meaning: 'runtime files: rendered config, master socket, server state; unset and the default not writable: `$XDG_RUNTIME_DIR/haproxy-pilot` or `/tmp/haproxy-pilot-<uid>`', parse: filePath }),
+  PILOT_RUN_DIR: row({ yaml: 'pilot.run_dir', default: '/run/haproxy-pilot', meaning: 'runtime files: rendered config, master and worker sockets, server state; unset and the default not writable: `$XDG_RUNTIME_DIR/haproxy-pilot` or `/tmp/haproxy-pilot-<uid>`; an absolute path of 85 bytes at most, without a comma', parse: runDir }),
   PILOT_STOP_DELAY: row({ yaml: 'pilot.stop_delay', default: '0', meaning: 'on a graceful stop, keep serving this long before soft-stopping HAProxy', parse: duration }),
   PILOT_STOP_TIMEOUT: row({ yaml: 'pilot.stop_timeout', default: '8s', meaning: 'hard-kill what is left this long after a stop began', parse: duration }),
   PILOT_RELOAD_TIMEOUT: row({ yaml: 'pilot.reload_timeout', default: '10s', meaning: 'how long a reload may take to be confirmed by the master', parse: duration }),

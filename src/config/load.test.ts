@@ -439,3 +439,15 @@ test("proxymgr.yml's global lines that fight the pilot running HAProxy are left 
   const own = load({ PILOT_CONFIG: '/p.yaml' }, { '/p.yaml': 'haproxy:\n  global:\n    - stats socket /run/haproxy-pilot/admin.sock\n' });
   assert.deepEqual(own.global.extraGlobal, ['stats socket /run/haproxy-pilot/admin.sock']);
 });
+
+test('PILOT_RUN_DIR: a comma or a path too long for HAProxy\'s sockets is refused, naming the variable', () => {
+  const load = (dir: string) => loadConfig({ env: { PILOT_RUN_DIR: dir }, readFile: () => '', fileExists: () => false });
+  assert.equal(load(`/${'r'.repeat(84)}`).haproxy.workerSocket, `/${'r'.repeat(84)}/worker.sock`);
+  for (const dir of ['/run/a=b,c@d+e', `/${'r'.repeat(85)}`]) {
+    assert.throws(() => load(dir), (err) => {
+      assert.ok(isPilotError(err, 'E_CONFIG'));
+      assert.match(err.message, /^PILOT_RUN_DIR: .* is not an absolute path of 85 bytes at most, without a comma/);
+      return true;
+    });
+  }
+});
