@@ -99,7 +99,11 @@ test('the etcd leader is killed under load: every pilot serves on with 0 failed 
     t.diagnostic(`new leader ${putAt - killedAt} ms after the kill; put committed in ${committedAt - putAt} ms; pilots serve it ${seen.map((s) => `${s - committedAt} ms`).join(', ')} after the commit`);
     // Keep the load on a little longer: the reload that added b is behind us, its old workers finish.
     await new Promise((r) => setTimeout(r, 1000));
-    for (const p of pilots) assert.deepEqual(distinct(await sample(p, FRONTEND, 8)), ['a', 'b']);
+    // wrk shares the round robin with these requests, so 8 in a row can all land on one server
+    // (about 1 in 128 per pilot): both must answer within a few rounds.
+    for (const [i, p] of pilots.entries()) {
+      await waitUntil(`pilot ${i} serving a and b`, async () => distinct(await sample(p, FRONTEND, 8)).join() === 'a,b', 10_000, 100);
+    }
     for (const [i, p] of pilots.entries()) {
       const s = await sourceStatus(p, 'etcd');
       assert.equal(s?.ok, true, `pilot ${i}: etcd source ok`);

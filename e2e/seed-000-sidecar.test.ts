@@ -121,7 +121,8 @@ describe('push mode: Sidecar pushes to http://<host>:7778/update as it would to 
     assert.deepEqual((await w.sc.deliveries()).filter((d) => d.url === pushUrl).map((d) => d.status), [200], 'the push was answered 200 at once');
     const added = await waitLog(pilot, mark, 'the push applied', (l) => ops(l).some((o) => o.startsWith('add server orders-10100/web-a2-a2 ')));
     assert.equal(added.msg, 'applied (runtime)');
-    assert.deepEqual(applies(pilot, mark), [added], 'the one pass after the push applied it');
+    // (A pass that found nothing to change may come first: the state HAProxy already runs.)
+    assert.deepEqual(applies(pilot, mark).filter((l) => l.kind !== 'none'), [added], 'the one pass after the push applied it');
     await eventually('wrk traffic reaches a2', async () => ((await w.backends.counts()).a2! > 0 ? true : undefined));
 
     // A request in flight at a2 (held open by the server), then a2 drains.
