@@ -4,27 +4,16 @@
  * The variables of STATS_, HAPROXY_ and PILOT_ are read from the variable tables, so a new row is
  * fuzzed without a change here. See docs/fuzzing.md.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ENV_TABLE, PROGRAM_FAMILY, RESOLVER_FAMILY, SERVICE_FAMILY, type EnvRow } from '../src/config/env-table.js';
 import { sourceEnvRows } from '../src/sources/registry.js';
 import { boolWord, dnsName, duration, hostPort, hostile, ip, ipPort, name, port, urlPath } from './support/fuzz/arbitraries.js';
-import { HaproxyChecker } from './support/fuzz/haproxy-check.js';
 import { envFamily, type EnvValue } from './support/fuzz/env-family.js';
-import { fuzzFamily, summary, type Family } from './support/fuzz/run.js';
+import { fuzzSuite } from './support/fuzz/run.js';
 
-let checker: HaproxyChecker;
-before(async () => {
-  checker = await HaproxyChecker.create();
-});
-after(() => checker.close());
-
-async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>): Promise<void> {
-  const r = await fuzzFamily(family, checker);
-  t.diagnostic(summary(r));
-  assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
-}
+const runFamily = fuzzSuite();
 
 const h = (valid: fc.Arbitrary<string>): fc.Arbitrary<string> => hostile(valid, 20);
 /** For families whose values set several variables at once: each one mostly valid, so about a third are accepted whole. */

@@ -2,27 +2,15 @@
  * Fuzz: the discovery file's layout (src/sources/file/layout.ts), over parsed documents (yaml
  * and json parse to the same values). See docs/fuzzing.md.
  */
-import { test, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { fileLayout, flattenKeys } from '../src/sources/file/layout.js';
 import { toName } from '../src/state/validate.js';
 import { anyJson, dnsName, hostPort, hostile, hostileJson, name, port, urlPath } from './support/fuzz/arbitraries.js';
-import { HaproxyChecker } from './support/fuzz/haproxy-check.js';
 import { layoutFamily } from './support/fuzz/layout-family.js';
-import { FUZZ_RUNS, FUZZ_VALID_RUNS, fuzzFamily, summary, type Family } from './support/fuzz/run.js';
+import { FUZZ_VALID_RUNS, fuzzSuite } from './support/fuzz/run.js';
 
-let checker: HaproxyChecker;
-before(async () => {
-  checker = await HaproxyChecker.create();
-});
-after(() => checker.close());
-
-async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>, runs = FUZZ_RUNS): Promise<void> {
-  const r = await fuzzFamily(family, checker, runs);
-  t.diagnostic(summary(r));
-  assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
-}
+const runFamily = fuzzSuite();
 
 const optional = { requiredKeys: [] as never[] };
 // Fields are mostly valid so services are often accepted as a whole; the rest is hostile.

@@ -3,30 +3,20 @@
  * 001's confd layout (src/state/confd-layout.ts) as the etcd source and the key/value source
  * (KV_LAYOUT=confd) read it. See docs/fuzzing.md.
  */
-import { test, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { test, before } from 'node:test';
 import fc from 'fast-check';
 import { kvLayout } from '../src/state/kv-layout.js';
 import { confdLayout } from '../src/state/confd-layout.js';
 import { dnsName, hostPort, hostile, label, name, port, urlPath } from './support/fuzz/arbitraries.js';
-import { HaproxyChecker } from './support/fuzz/haproxy-check.js';
 import { layoutFamily } from './support/fuzz/layout-family.js';
 import { makePems, type Pems } from './support/fuzz/pem.js';
-import { FUZZ_RUNS, FUZZ_VALID_RUNS, fuzzFamily, summary, type Family } from './support/fuzz/run.js';
+import { FUZZ_VALID_RUNS, fuzzSuite } from './support/fuzz/run.js';
 
-let checker: HaproxyChecker;
+const runFamily = fuzzSuite();
 let pems: Pems;
-before(async () => {
-  checker = await HaproxyChecker.create();
+before(() => {
   pems = makePems();
 });
-after(() => checker.close());
-
-async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>, runs = FUZZ_RUNS): Promise<void> {
-  const r = await fuzzFamily(family, checker, runs);
-  t.diagnostic(summary(r));
-  assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Seed 002: every key directly under the prefix is a `host:port` server of one backend.

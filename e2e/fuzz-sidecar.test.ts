@@ -3,28 +3,16 @@
  * decodes untrusted JSON) and its layout (src/sources/sidecar/layout.ts, haproxy-api's grouping).
  * See docs/fuzzing.md.
  */
-import { test, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { decodeServicesState, SidecarStateError } from '../src/sources/sidecar/state.js';
 import { sidecarLayout } from '../src/sources/sidecar/layout.js';
 import type { LayoutResult } from '../src/state/layout.js';
 import { anyJson, dnsName, hostile, hostileJson, ip, ipv4, label, port } from './support/fuzz/arbitraries.js';
-import { HaproxyChecker } from './support/fuzz/haproxy-check.js';
 import { layoutFamily } from './support/fuzz/layout-family.js';
-import { FUZZ_RUNS, FUZZ_VALID_RUNS, fuzzFamily, summary, type Family } from './support/fuzz/run.js';
+import { FUZZ_VALID_RUNS, fuzzSuite, type Family } from './support/fuzz/run.js';
 
-let checker: HaproxyChecker;
-before(async () => {
-  checker = await HaproxyChecker.create();
-});
-after(() => checker.close());
-
-async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>, runs = FUZZ_RUNS): Promise<void> {
-  const r = await fuzzFamily(family, checker, runs);
-  t.diagnostic(summary(r));
-  assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
-}
+const runFamily = fuzzSuite();
 
 const h = (valid: fc.Arbitrary<string>): fc.Arbitrary<string> => hostile(valid, 30);
 const T = '2024-05-01T10:00:00Z';

@@ -3,26 +3,14 @@
  * allow-lists of options.ts): node names, service blobs, listen_options, server_options and the
  * watchers' server data. See docs/fuzzing.md.
  */
-import { test, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { proxymgrLayout, type ServiceNode, type WatcherData } from '../src/sources/zookeeper/proxymgr-layout.js';
 import { anyJson, dnsName, host, hostPort, hostile, hostileJson, ip, label, name, port, urlPath } from './support/fuzz/arbitraries.js';
-import { HaproxyChecker } from './support/fuzz/haproxy-check.js';
 import { layoutFamily } from './support/fuzz/layout-family.js';
-import { FUZZ_RUNS, FUZZ_VALID_RUNS, fuzzFamily, summary, type Family } from './support/fuzz/run.js';
+import { FUZZ_VALID_RUNS, fuzzSuite } from './support/fuzz/run.js';
 
-let checker: HaproxyChecker;
-before(async () => {
-  checker = await HaproxyChecker.create();
-});
-after(() => checker.close());
-
-async function runFamily<T>(t: { diagnostic(m: string): void }, family: Family<T>, runs = FUZZ_RUNS): Promise<void> {
-  const r = await fuzzFamily(family, checker, runs);
-  t.diagnostic(summary(r));
-  assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
-}
+const runFamily = fuzzSuite();
 
 const P = '/service_config';
 const h = (valid: fc.Arbitrary<string>): fc.Arbitrary<string> => hostile(valid, 30);

@@ -10,6 +10,8 @@
  *  3. each kind of failure is replayed (seed + path) and shrunk by fast-check with `haproxy -c`
  *     on the value's own candidate, so the report gives the smallest value HAProxy refuses.
  */
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import { relative } from 'node:path';
 import fc from 'fast-check';
 import { configSections } from '../../../src/haproxy/config-words.js';
@@ -348,4 +350,21 @@ function implicated(output: string, text: string): Set<string> {
 /** The report as a few lines for the test's diagnostics. */
 export function summary(r: Report): string {
   return `${r.family}: ${r.runs} values (seed ${r.seed}) in ${(r.ms / 1000).toFixed(1)} s; ${r.rendered} rendered, ${r.accepted} entries accepted, ${r.skipped} skipped; haproxy -c: ${r.shapes} shapes + ${r.batches} shared candidates = ${r.checks} checks (${(r.checkMs / 1000).toFixed(1)} s of checking)`;
+}
+
+/**
+ * For a test file: one `haproxy -c` checker, started before its tests and closed after them, and
+ * a runner that reports a family's summary and fails the test on any failure it found.
+ */
+export function fuzzSuite(): <T>(t: { diagnostic(m: string): void }, family: Family<T>, runs?: number) => Promise<void> {
+  let checker: HaproxyChecker;
+  before(async () => {
+    checker = await HaproxyChecker.create();
+  });
+  after(() => checker.close());
+  return async (t, family, runs = FUZZ_RUNS) => {
+    const r = await fuzzFamily(family, checker, runs);
+    t.diagnostic(summary(r));
+    assert.deepEqual(r.failures, [], `\n${r.failures.join('\n\n')}`);
+  };
 }
