@@ -28,7 +28,7 @@
  * Environment: BENCH_SAMPLES (10 per row), BENCH_WRK_CONNECTIONS (1), BENCH_NO_DOC=1.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,12 +36,10 @@ import { execa } from 'execa';
 import { Etcd3 } from 'etcd3';
 import { startPilot, type Netns, type PilotProcess } from '../e2e/support/pilot-process.js';
 import { startServersIn, type NetnsProcess } from '../e2e/support/seeds-netns.js';
+import { writeSection } from './support-doc.js';
 import { connectedTo, createFleetNet, probeUntil, startEtcdClusterIn, startWrkIn, waitUntil, type NetnsEtcdCluster, type WrkResult } from '../e2e/support/fleet.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const DOC = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
-const START = '<!-- bench:fleet-converge:start -->';
-const END = '<!-- bench:fleet-converge:end -->';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 10);
 const WRK_CONNECTIONS = Number(process.env.BENCH_WRK_CONNECTIONS ?? 1);
@@ -108,8 +106,7 @@ async function outer(): Promise<void> {
     const section = formatSection(samples, meta);
     process.stdout.write(`\n${section}\n`);
     if (!process.env.BENCH_NO_DOC) {
-      await writeDoc(section);
-      process.stdout.write(`written to ${DOC}\n`);
+      await writeSection('fleet-converge', section);
     }
   } finally {
     await rm(resultFile, { force: true });
@@ -137,7 +134,6 @@ export function formatSection(samples: Sample[], meta: Meta): string {
     }
   }
   return [
-    START,
     '## Fleet convergence (etcd leader killed)',
     '',
     `Measured ${meta.date} on ${meta.machine}; HAProxy ${meta.haproxy}, ${meta.etcd}, Node ${meta.node}; the run took ${meta.totalSeconds} s.`,
@@ -174,20 +170,9 @@ export function formatSection(samples: Sample[], meta: Meta): string {
     '```sh',
     'npx tsc -p tsconfig.json && node dist/bench/fleet-converge.js',
     '```',
-    END,
   ].join('\n');
 }
 
-async function writeDoc(section: string): Promise<void> {
-  let doc = await readFile(DOC, 'utf8').catch(() => '# Benchmarks\n');
-  const a = doc.indexOf(START);
-  const b = doc.indexOf(END);
-  if (a >= 0 && b > a) doc = doc.slice(0, a) + section + doc.slice(b + END.length);
-  else doc = `${doc.trimEnd()}\n\n${section}\n`;
-  const tmp = `${DOC}.tmp-${process.pid}`;
-  await writeFile(tmp, doc);
-  await rename(tmp, DOC);
-}
 
 // ---------------------------------------------------------------- inner: in the store namespace
 

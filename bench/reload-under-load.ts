@@ -20,7 +20,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { cpuShare } from './support-doc.js';
+import { cpuShare, writeSection } from './support-doc.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -29,10 +29,7 @@ import { startBenchPilot, PILOT_MAIN } from './support-pilot.js';
 import { startConfdStyle } from './support-baseline.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const DOC = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
 const BACKEND = fileURLToPath(new URL('../e2e/support/render-backend.js', import.meta.url));
-const START = '<!-- bench:reload-under-load:start -->';
-const END = '<!-- bench:reload-under-load:end -->';
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 1000);
 const REPS = Number(process.env.BENCH_REPS ?? 1);
@@ -83,8 +80,7 @@ async function outer(): Promise<void> {
     const section = formatSection(runs, meta);
     process.stdout.write(`\n${section}\n`);
     if (!process.env.BENCH_NO_DOC) {
-      await writeDoc(section);
-      process.stdout.write(`written to ${DOC}\n`);
+      await writeSection('reload-under-load', section);
     }
   } finally {
     await rm(resultFile, { force: true });
@@ -136,7 +132,6 @@ export function formatSection(runs: RunResult[], meta: Meta): string {
     .map((r) => `${r.system} rep ${r.rep}: close ${describeErrors(r.close)}; keep-alive ${describeErrors(r.keepalive)}`)
     .join('\n');
   return [
-    START,
     '## Reload under load',
     '',
     `Measured ${meta.date} on ${meta.machine}; HAProxy ${meta.haproxy}, Node ${meta.node}, ${meta.wrk}. ${meta.load}`,
@@ -179,7 +174,6 @@ export function formatSection(runs: RunResult[], meta: Meta): string {
     '```sh',
     'npx tsc -p tsconfig.json && node dist/bench/reload-under-load.js',
     '```',
-    END,
   ].join('\n');
 }
 
@@ -188,17 +182,6 @@ function describeErrors(w: WrkResult): string {
   return `${w.requests} req, connect ${s.connect}, read ${s.read}, write ${s.write}, timeout ${s.timeout}, status>399 ${w.badStatus}`;
 }
 
-async function writeDoc(section: string): Promise<void> {
-  let doc = await readFile(DOC, 'utf8').catch(() => '');
-  if (!doc) doc = '# Benchmarks\n\nFigures written by the scripts in `bench/`; each section says how to run it again.\n\n';
-  const a = doc.indexOf(START);
-  const b = doc.indexOf(END);
-  if (a >= 0 && b > a) doc = doc.slice(0, a) + section + doc.slice(b + END.length);
-  else doc = `${doc.trimEnd()}\n\n${section}\n`;
-  const tmp = `${DOC}.tmp-${process.pid}`;
-  await writeFile(tmp, doc);
-  await rename(tmp, DOC);
-}
 
 // ---------------------------------------------------------------- inner: inside the namespace
 
